@@ -1,0 +1,125 @@
+"""Warm and cold synchronous invoke latency of a no-op Python handler, beside baselines from the same run.
+
+    .venv/bin/python -m bench.invoke_latency [--warm 3000] [--cold 100] [--json results.json]
+
+Baselines: a direct in-process call of the handler, a bare loopback HTTP round trip to an aiohttp server
+(the same stack as Firebox's API) with the same keep-alive client, and for cold starts a fresh `python3`
+process importing and calling the same handler. Firebox runs with the process sandbox backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+from pathlib import Path
+
+from bench.stats import print_table, summary
+from tests.server_process import FireboxServer, free_port
+from tests.zips import make_zip
+
+HANDLER = "def handler(event, context):\n    return None\n"
+
+
+def _post(connection: http.client.HTTPConnection, path: str, body: bytes) -> float:
+    started = time.perf_counter()
+    connection.request("POST", path, body, {"Content-Type": "application/json"})
+    reply = connection.getresponse()
+    reply.read()
+    elapsed = (time.perf_counter() - started) * 1000
+    if reply.status != 200 or reply.getheader("X-Amz-Function-Error"):
+        raise RuntimeError(f"{path} answered {reply.status} {reply.getheader('X-Amz-Function-Error')}")
+    return elapsed
+
+
+def _series(connection: http.client.HTTPConnection, path: str, count: int, warmup: int = 200) -> list[float]:
+    for _ in range(warmup):
+        _post(connection, path, b"{}")
+    return [_post(connection, path, b"{}") for _ in range(count)]
+
+
+def direct_call(count: int) -> list[float]:
+    namespace: dict[str, object] = {}
+    exec(HANDLER, namespace)
+    handler = namespace["handler"]
+    timer = timeit.Timer(lambda: handler({}, None))  # type: ignore[operator]
+    return [timer.timeit(1) * 1000 for _ in range(count)]
+
+
+def bare_round_trip(count: int) -> list[float]:
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "bench.bare_http_server", str(port)])
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port)
+                connection.connect()
+                break
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        return _series(connection, "/echo", count)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def fresh_interpreter(count: int, task_root: Path) -> list[float]:
+    (task_root / "app.py").write_text(HANDLER)
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import app; app.handler({}, None)"], cwd=task_root, check=True)
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def firebox_latencies(warm: int, cold: int, data_dir: Path) -> tuple[list[float], list[float]]:
+    server = FireboxServer(data_dir, "--keep-alive", "600", "--log-level", "warning").start()
+    try:
+        client = server.client()
+        code = make_zip({"app.py": HANDLER})
+        names = [f"bench-{i}" for i in range(cold + 1)]
+        for name in names:
+            client.create_function(FunctionName=name, Runtime=f"python{sys.version_info[0]}.{sys.version_info[1]}",
+                                   Role="arn:aws:iam::000000000000:role/bench", Handler="app.handler",
+                                   Code={"ZipFile": code})
+        connection = http.client.HTTPConnection("127.0.0.1", server.port)
+        cold_samples = [_post(connection, f"/2015-03-31/functions/{n}/invocations", b"{}") for n in names[1:]]
+        warm_samples = _series(connection, f"/2015-03-31/functions/{names[0]}/invocations", warm)
+        return warm_samples, cold_samples
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--warm", type=int, default=3000, help="warm invocations (and baseline round trips)")
+    parser.add_argument("--cold", type=int, default=100, help="cold starts (one per fresh function)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        rows = {
+            "direct call of the handler": summary(direct_call(args.warm)),
+            "bare loopback HTTP round trip (aiohttp)": summary(bare_round_trip(args.warm)),
+        }
+        warm, cold = firebox_latencies(args.warm, args.cold, Path(scratch) / "data")
+        rows["Firebox warm invoke"] = summary(warm)
+        rows["fresh python3 process, same handler"] = summary(fresh_interpreter(min(args.cold, 50), Path(scratch)))
+        rows["Firebox cold start (process backend)"] = summary(cold)
+    print_table("Synchronous invoke latency, no-op Python handler", rows)
+    overhead = rows["Firebox warm invoke"]["p50_ms"] - rows["bare loopback HTTP round trip (aiohttp)"]["p50_ms"]
+    print(f"warm invoke p50 above the bare round trip: {overhead:.3f} ms (goal: <= 1 ms)")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""Assignment: hands each invocation to a warm execution environment, or starts a new one."""
+
+from firebox.assignment.assignment import Assignment, AssignmentStatistics
+
+__all__ = ["Assignment", "AssignmentStatistics"]

@@ -1,0 +1,113 @@
+"""Assignment: which execution environment serves an invocation.
+
+Environments are keyed by what they run (function, version, and the revision of its configuration), so
+an update of $LATEST sends new invocations to new environments while in-flight ones finish on the old.
+Idle environments wait in a stack per key: the most recently used is reused first, which leaves the
+others idle long enough to be reaped after the keep-alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from firebox.errors import EnvironmentGone, PlatformFailure
+from firebox.placement import Placement
+from firebox.store import FunctionConfig
+from firebox.worker import Invocation, InvocationResult, Worker
+
+_ATTEMPTS = 3  # an environment that ended while idle costs a retry on a fresh one, not an error
+
+
+@dataclass(frozen=True, slots=True)
+class _EnvKey:
+    function: str
+    version: str
+    revision_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Lease:
+    worker: Worker
+    env_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentStatistics:
+    idle: int
+    busy: int
+
+
+class Assignment:
+    def __init__(
+        self, placement: Placement, keep_alive_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._placement = placement
+        self._keep_alive_s = keep_alive_s
+        self._clock = clock
+        self._idle: dict[_EnvKey, deque[tuple[_Lease, float]]] = {}
+        self._busy = 0
+        self._tasks: asyncio.TaskGroup | None = None
+
+    async def run(self, ready: asyncio.Event) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            self._tasks = tasks
+            tasks.create_task(self._reap_idle(), name="assignment.reaper")
+            ready.set()
+
+    async def invoke(self, config: FunctionConfig, invocation: Invocation) -> InvocationResult:
+        key = _EnvKey(config.name, config.version, config.revision_id)
+        for _ in range(_ATTEMPTS):
+            lease = self._take_idle(key) or await self._start(config)
+            self._busy += 1
+            try:
+                result = await lease.worker.invoke(lease.env_id, invocation)
+            except EnvironmentGone:
+                continue
+            finally:
+                self._busy -= 1
+            if lease.worker.is_alive(lease.env_id):
+                self._idle.setdefault(key, deque()).append((lease, self._clock()))
+            return result
+        raise PlatformFailure(f"could not keep an execution environment of {config.name} alive for an invocation")
+
+    def _take_idle(self, key: _EnvKey) -> _Lease | None:
+        stack = self._idle.get(key)
+        while stack:
+            lease, _ = stack.pop()
+            if lease.worker.is_alive(lease.env_id):
+                return lease
+        return None
+
+    async def _start(self, config: FunctionConfig) -> _Lease:
+        worker = self._placement.choose()
+        return _Lease(worker, await worker.start_environment(config))
+
+    def retire(self, function: str, keep: Callable[[str, str], bool] = lambda version, revision: False) -> None:
+        """Stop the idle environments of `function`, except those `keep(version, revision_id)` spares."""
+        for key in [k for k in self._idle if k.function == function and not keep(k.version, k.revision_id)]:
+            for lease, _ in self._idle.pop(key):
+                self._stop(lease)
+
+    def _stop(self, lease: _Lease) -> None:
+        if self._tasks is None:
+            return
+        self._tasks.create_task(lease.worker.stop_environment(lease.env_id), name=f"assignment.stop.{lease.env_id[:8]}")
+
+    async def _reap_idle(self) -> None:
+        while True:
+            await asyncio.sleep(max(self._keep_alive_s / 4, 0.05))
+            cutoff = self._clock() - self._keep_alive_s
+            for key in list(self._idle):
+                stack = self._idle[key]
+                # The stack is ordered by time of release: the oldest sit at the left.
+                while stack and stack[0][1] <= cutoff:
+                    self._stop(stack.popleft()[0])
+                if not stack:
+                    del self._idle[key]
+
+    def statistics(self) -> AssignmentStatistics:
+        return AssignmentStatistics(idle=sum(len(s) for s in self._idle.values()), busy=self._busy)

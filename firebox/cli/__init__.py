@@ -1,0 +1,5 @@
+"""The `firebox` command line."""
+
+from firebox.cli.main import main
+
+__all__ = ["main"]

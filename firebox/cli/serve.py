@@ -1,0 +1,59 @@
+"""`firebox serve`: run the embedded platform in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from firebox.config import Settings
+from firebox.embedded import serve as serve_embedded
+
+_DEFAULTS = Settings()
+
+
+def _run(settings: Settings) -> None:
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, task.cancel)
+        try:
+            await serve_embedded(settings)
+        except asyncio.CancelledError:
+            logging.getLogger("firebox").info("Firebox stopped")
+
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
+
+
+@click.command()
+@click.option("--host", default=_DEFAULTS.host, show_default=True, help="Address to listen on.")
+@click.option("--port", default=_DEFAULTS.port, show_default=True, type=int, help="Port of the Lambda API.")
+@click.option("--data-dir", default=str(_DEFAULTS.data_dir), show_default=True, type=click.Path(path_type=Path),
+              help="Where state, code and logs are kept.")
+@click.option("--region", default=_DEFAULTS.region, show_default=True, help="Region in ARNs and sandboxes.")
+@click.option("--account-id", default=_DEFAULTS.account_id, show_default=True, help="Account id in ARNs.")
+@click.option("--keep-alive", default=_DEFAULTS.keep_alive_s, show_default=True, type=float,
+              help="Seconds an idle execution environment stays warm.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def serve(host: str, port: int, data_dir: Path, region: str, account_id: str, keep_alive: float, log_level: str) -> None:
+    """Run Firebox: the Lambda API, workers and sandboxes, in this process."""
+    if not (account_id.isdigit() and len(account_id) == 12):
+        raise click.BadParameter("an account id is 12 digits", param_hint="--account-id")
+    logging.basicConfig(
+        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = Settings(host=host, port=port, data_dir=data_dir, region=region, account_id=account_id,
+                        keep_alive_s=keep_alive)
+    _run(settings)

@@ -1,0 +1,24 @@
+"""Settings of one Firebox server, with every default stated here and nowhere else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 9000
+    data_dir: Path = Path(".firebox")
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    keep_alive_s: float = 300.0  # how long an idle execution environment stays warm
+    backend: str = "process"
+    log_budget_bytes: int = 4 * 1024 * 1024  # log output one invocation may write; the rest is dropped
+    account_concurrency: int = 1000
+
+    @property
+    def endpoint(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"

@@ -1,0 +1,94 @@
+"""The embedded platform: every Firebox service in one process, on one event loop.
+
+This module only wires services together and owns their lifetimes; each service lives in its package.
+Start-up order follows the request path backwards (logs, worker, assignment, then the HTTP listener), and
+shutdown runs it forwards: the listener closes first, so no request arrives while environments end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import shutil
+
+from aiohttp import web
+
+from firebox.assignment import Assignment
+from firebox.config import Settings
+from firebox.frontend import Frontend, LambdaApi
+from firebox.observability import LogStore
+from firebox.placement import Placement
+from firebox.sandbox import ProcessBackend
+from firebox.store import Arns, CodeStore, FunctionRegistry, SqliteStore
+from firebox.worker import CodeCache, Credentials, Runtimes, Worker, WorkerSettings
+
+log = logging.getLogger(__name__)
+
+
+def _sandbox_credentials() -> Credentials:
+    # Each server start issues fresh credentials to its sandboxes, as Lambda hands each function a session.
+    return Credentials(
+        access_key_id="ASIA" + secrets.token_hex(8).upper(),
+        secret_access_key=secrets.token_urlsafe(30),
+        session_token=secrets.token_urlsafe(96),
+    )
+
+
+async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    """Run Firebox until cancelled; `ready` is set once the API accepts connections."""
+    data = settings.data_dir.resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    scratch = data / "sandboxes"
+    shutil.rmtree(scratch, ignore_errors=True)  # what a killed predecessor left behind
+
+    state = SqliteStore(data / "state.db")
+    code_store = CodeStore(data / "code")
+    log_store = LogStore(data / "logs.db")
+    runtimes = await asyncio.to_thread(Runtimes.discover)
+    worker = Worker(
+        worker_id="local-1",
+        backend=ProcessBackend(scratch / str(os.getpid())),
+        code_cache=CodeCache(code_store, data / "tasks"),
+        runtimes=runtimes,
+        log_store=log_store,
+        settings=WorkerSettings(
+            region=settings.region,
+            api_endpoint=settings.endpoint,
+            credentials=_sandbox_credentials(),
+            log_budget_bytes=settings.log_budget_bytes,
+        ),
+    )
+    assignment = Assignment(Placement([worker]), keep_alive_s=settings.keep_alive_s)
+    arns = Arns(settings.region, settings.account_id)
+    frontend = Frontend(
+        registry=FunctionRegistry(state, arns),
+        code_store=code_store,
+        arns=arns,
+        runtimes=runtimes,
+        assignment=assignment,
+        log_store=log_store,
+        account_concurrency=settings.account_concurrency,
+    )
+    runner = web.AppRunner(LambdaApi(frontend).application(), handle_signals=False)
+    try:
+        async with asyncio.TaskGroup() as services:
+            services.create_task(log_store.run(), name="logs.flusher")
+            worker_ready, assignment_ready = asyncio.Event(), asyncio.Event()
+            services.create_task(worker.run(worker_ready), name="worker")
+            services.create_task(assignment.run(assignment_ready), name="assignment")
+            await worker_ready.wait()
+            await assignment_ready.wait()
+            await runner.setup()
+            try:
+                await web.TCPSite(runner, settings.host, settings.port).start()
+                log.info("Firebox serves the Lambda API at %s (runtimes: %s)", settings.endpoint, ", ".join(runtimes.names))
+                if ready is not None:
+                    ready.set()
+                await asyncio.Future()  # until cancelled
+            finally:
+                await runner.cleanup()
+    finally:
+        await state.close()
+        log_store.close()

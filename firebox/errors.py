@@ -1,0 +1,88 @@
+"""Every deliberate Firebox error, named in Firebox's terms.
+
+The frontend maps these to AWS error types in one table (`firebox.frontend.aws_errors`); nothing else
+builds an AWS error body. A handler's own exception is not a platform error: it travels as an
+`InvocationResult` with a function error, never as one of these.
+
+    FireboxError
+    ├── RequestRejected                  the caller sent something we refuse
+    │   ├── ConstraintViolated           a field breaks the API model (min, max, pattern, enum, required)
+    │   ├── InvalidParameter             a value is well-formed but not acceptable
+    │   │   └── InvalidZipFile           code that cannot be unzipped or is too large unzipped
+    │   ├── InvalidRequestContent        the body cannot be parsed (invalid JSON)
+    │   ├── PayloadTooLarge              an invocation payload over the limit
+    │   ├── RequestEntityTooLarge        a control-plane request over the limit
+    │   ├── UnknownOperation             no API operation at that method and path
+    │   ├── ResourceNotFound             function, version or alias does not exist
+    │   ├── ResourceConflict             it exists already, or is in use
+    │   └── RevisionMismatch             a stale RevisionId or CodeSha256
+    └── PlatformFailure                  Firebox itself could not do the work
+        ├── EnvironmentGone              the execution environment ended before or while it was used
+        └── SandboxStartFailed           a sandbox backend could not start an environment
+"""
+
+from __future__ import annotations
+
+
+class FireboxError(Exception):
+    """Root of every deliberate error; the message states the broken rule."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class RequestRejected(FireboxError):
+    pass
+
+
+class ConstraintViolated(RequestRejected):
+    pass
+
+
+class InvalidParameter(RequestRejected):
+    pass
+
+
+class InvalidZipFile(InvalidParameter):
+    pass
+
+
+class InvalidRequestContent(RequestRejected):
+    pass
+
+
+class PayloadTooLarge(RequestRejected):
+    pass
+
+
+class RequestEntityTooLarge(RequestRejected):
+    pass
+
+
+class UnknownOperation(RequestRejected):
+    pass
+
+
+class ResourceNotFound(RequestRejected):
+    pass
+
+
+class ResourceConflict(RequestRejected):
+    pass
+
+
+class RevisionMismatch(RequestRejected):
+    pass
+
+
+class PlatformFailure(FireboxError):
+    pass
+
+
+class EnvironmentGone(PlatformFailure):
+    pass
+
+
+class SandboxStartFailed(PlatformFailure):
+    pass

@@ -1,0 +1,76 @@
+"""The HTTP face of Firebox: the Lambda REST API, the CloudWatch Logs subset, and code downloads."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from aiohttp import web
+
+from firebox.errors import PayloadTooLarge, RequestEntityTooLarge, ResourceNotFound
+from firebox.frontend.account import Account
+from firebox.frontend.aliases import Aliases
+from firebox.frontend.aws_errors import error_response
+from firebox.frontend.context import Call, Frontend, Operation
+from firebox.frontend.functions import Functions
+from firebox.frontend.invoke import MAX_SYNC_PAYLOAD_BYTES, Invoke
+from firebox.frontend.logs_api import LogsApi
+from firebox.frontend.protocol import ServiceApi, parse_request, serialize_result
+from firebox.frontend.versions import Versions
+
+MAX_REQUEST_BYTES = 70_000_000  # a 50 MB zip, base64-encoded in a CreateFunction body, fits
+_CODE_PATH = re.compile(r"^/firebox/code/([0-9a-f]{64})\.zip$")
+
+
+class LambdaApi:
+    def __init__(self, frontend: Frontend) -> None:
+        self._frontend = frontend
+        self._operations: dict[str, Operation] = {}
+        for resource in (Functions(frontend), Versions(frontend), Aliases(frontend), Invoke(frontend), Account(frontend)):
+            self._operations.update(resource.operations())
+        self._api = ServiceApi("lambda", self._operations)
+        self._logs = LogsApi(frontend.log_store)
+
+    def application(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_REQUEST_BYTES, handler_args={"access_log": None})
+        app.router.add_route("*", "/{path:.*}", self._dispatch)
+        return app
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        request_id = str(uuid.uuid4())
+        try:
+            target = request.headers.get("X-Amz-Target")
+            if target is not None:
+                return await self._logs.handle(request, target, request_id)
+            if request.path.startswith("/firebox/"):
+                return self._firebox_route(request)
+            return await self._lambda_operation(request, request_id)
+        except web.HTTPRequestEntityTooLarge:
+            too_large = RequestEntityTooLarge(f"Request must be smaller than {MAX_REQUEST_BYTES} bytes")
+            return error_response(too_large, request_id)
+        except Exception as error:  # the one catch-all: anything unexpected is a logged ServiceException
+            return error_response(error, request_id)
+
+    async def _lambda_operation(self, request: web.Request, request_id: str) -> web.Response:
+        operation, uri_params = self._api.match(request.method, request.path, request.query)
+        if operation.name == "Invoke" and (request.content_length or 0) > MAX_SYNC_PAYLOAD_BYTES:
+            raise PayloadTooLarge(
+                f"Request must be smaller than {MAX_SYNC_PAYLOAD_BYTES} bytes for the InvokeFunction operation"
+            )
+        body = await request.read()
+        params = parse_request(operation, uri_params, request.query, request.headers, body)
+        call = Call(request_id=request_id, base_url=f"{request.scheme}://{request.host}")
+        result = await self._operations[operation.name](params, call)
+        reply = serialize_result(operation, result)
+        reply.headers["x-amzn-RequestId"] = request_id
+        return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
+
+    def _firebox_route(self, request: web.Request) -> web.StreamResponse:
+        if request.path == "/firebox/health":
+            return web.json_response({"status": "ok"})
+        found = _CODE_PATH.match(request.path)
+        if request.method == "GET" and found is not None:
+            path = self._frontend.code_store.path(found.group(1))
+            if path.exists():
+                return web.FileResponse(path, headers={"Content-Type": "application/zip"})
+        raise ResourceNotFound(f"Nothing at {request.method} {request.path}")

@@ -1,0 +1,235 @@
+"""Functions: CreateFunction, GetFunction(Configuration), ListFunctions, UpdateFunctionCode,
+UpdateFunctionConfiguration, DeleteFunction."""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+import msgspec
+
+from firebox.errors import InvalidParameter, RequestEntityTooLarge
+from firebox.frontend.context import Call, Frontend, Operation, Params, Result
+from firebox.frontend.function_shapes import function_configuration
+from firebox.frontend.names import split_function_name, unqualified_name
+from firebox.frontend.qualifiers import is_version, resolve_config
+from firebox.store import LATEST, FunctionConfig, inspect_zip, new_revision_id, now_last_modified
+from firebox.worker import RESERVED_NAMES
+
+MAX_ZIP_BYTES = 52_428_800  # AWS: 50 MB zipped, uploaded directly
+MAX_ENVIRONMENT_BYTES = 4096
+_HOST_ARCHITECTURE = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(
+    platform.machine().lower(), platform.machine()
+)
+
+# Parameters whose feature Firebox does not have yet: refusing them beats pretending to honour them.
+_NOT_YET = {
+    "Layers": "Layers are not supported by Firebox yet",
+    "DeadLetterConfig": "Dead-letter queues are not supported by Firebox yet",
+    "VpcConfig": "VPC configuration has no meaning on Firebox",
+    "FileSystemConfigs": "File system configurations are not supported by Firebox",
+    "ImageConfig": "Container image functions are not supported by Firebox",
+    "CodeSigningConfigArn": "Code signing is not supported by Firebox yet",
+    "KMSKeyArn": "KMS keys are not supported by Firebox yet",
+    "SnapStart": "SnapStart is not supported by Firebox yet",
+    "CapacityProviderConfig": "Capacity providers are not supported by Firebox",
+    "DurableConfig": "Durable functions are not supported by Firebox",
+    "TenancyConfig": "Tenancy configuration is not supported by Firebox",
+}
+
+
+def _refuse_unsupported(params: Params) -> None:
+    for name, reason in _NOT_YET.items():
+        value = params.get(name)
+        if value not in (None, [], {}):
+            if name == "SnapStart" and value.get("ApplyOn", "None") == "None":
+                continue
+            raise InvalidParameter(reason)
+    if params.get("TracingConfig", {}).get("Mode", "PassThrough") != "PassThrough":
+        raise InvalidParameter("Active tracing is not supported by Firebox yet")
+    if params.get("LoggingConfig", {}).get("LogFormat", "Text") != "Text":
+        raise InvalidParameter("Only the Text log format is supported by Firebox yet")
+
+
+class Functions:
+    def __init__(self, frontend: Frontend) -> None:
+        self._f = frontend
+
+    def operations(self) -> dict[str, Operation]:
+        return {
+            "CreateFunction": self.create,
+            "GetFunction": self.get,
+            "GetFunctionConfiguration": self.get_configuration,
+            "ListFunctions": self.list,
+            "UpdateFunctionCode": self.update_code,
+            "UpdateFunctionConfiguration": self.update_configuration,
+            "DeleteFunction": self.delete,
+        }
+
+    # -- checks shared by create and update ---------------------------------------------------------------
+
+    def _check_runtime(self, runtime: str | None, handler: str | None) -> None:
+        if runtime is None or handler is None:
+            raise InvalidParameter(
+                "Runtime and Handler are mandatory parameters for functions created with deployment packages."
+            )
+        if not self._f.runtimes.supports(runtime):
+            raise InvalidParameter(
+                f"The runtime parameter of {runtime} is not supported by this Firebox host. "
+                f"Supported runtimes: {', '.join(self._f.runtimes.names)}"
+            )
+
+    @staticmethod
+    def _environment(params: Params) -> dict[str, str] | None:
+        environment = params.get("Environment")
+        if environment is None:
+            return None
+        variables: dict[str, str] = environment.get("Variables", {})
+        reserved = sorted(set(variables) & RESERVED_NAMES)
+        if reserved:
+            raise InvalidParameter(
+                "Lambda was unable to configure your environment variables because the environment variables you "
+                "have provided contains reserved keys that are currently not supported for modification. "
+                f"Reserved keys used in this request: {', '.join(reserved)}"
+            )
+        size = len(msgspec.json.encode(variables))
+        if size > MAX_ENVIRONMENT_BYTES:
+            raise InvalidParameter(
+                "Lambda was unable to configure your environment variables because the environment variables you "
+                f"have provided exceeded the 4KB limit. String measured: {size} bytes"
+            )
+        return variables
+
+    @staticmethod
+    def _architectures(params: Params) -> tuple[str, ...] | None:
+        architectures = params.get("Architectures")
+        if architectures is None:
+            return None
+        if len(architectures) != 1:
+            raise InvalidParameter("Architectures must name exactly one architecture")
+        if architectures[0] != _HOST_ARCHITECTURE:
+            raise InvalidParameter(
+                f"Architecture {architectures[0]} cannot run on this Firebox host, which runs {_HOST_ARCHITECTURE}"
+            )
+        return tuple(architectures)
+
+    def _store_zip(self, zip_file: bytes | None) -> Any:
+        if zip_file is None:
+            raise InvalidParameter(
+                "Firebox takes code as ZipFile: S3 locations and container images are not supported"
+            )
+        if len(zip_file) > MAX_ZIP_BYTES:
+            raise RequestEntityTooLarge(f"Zipped code must be smaller than {MAX_ZIP_BYTES} bytes")
+        inspect_zip(zip_file)
+        return self._f.code_store.put(zip_file)
+
+    # -- operations ---------------------------------------------------------------------------------
+
+    async def create(self, params: Params, call: Call) -> Result:
+        name = unqualified_name(params["FunctionName"])
+        if params.get("PackageType", "Zip") != "Zip":
+            raise InvalidParameter("Container image functions are not supported by Firebox")
+        _refuse_unsupported(params)
+        runtime, handler = params.get("Runtime"), params.get("Handler")
+        self._check_runtime(runtime, handler)
+        environment = self._environment(params) or {}
+        architectures = self._architectures(params) or (_HOST_ARCHITECTURE,)
+        code = self._store_zip(params["Code"].get("ZipFile"))
+        config = FunctionConfig(
+            name=name,
+            version=LATEST,
+            runtime=runtime,
+            handler=handler,
+            role=params["Role"],
+            code=code,
+            last_modified=now_last_modified(),
+            revision_id=new_revision_id(),
+            description=params.get("Description", ""),
+            timeout=params.get("Timeout", 3),
+            memory_size=params.get("MemorySize", 128),
+            ephemeral_storage=params.get("EphemeralStorage", {}).get("Size", 512),
+            environment=environment,
+            architectures=architectures,
+        )
+        created = await self._f.registry.create_function(config)
+        if params.get("Publish"):
+            created = await self._f.registry.publish_version(name)
+        return function_configuration(created, self._f.arns)
+
+    async def get(self, params: Params, call: Call) -> Result:
+        name, qualifier = split_function_name(params["FunctionName"], params.get("Qualifier"))
+        config = await resolve_config(self._f.registry, name, qualifier)
+        return {
+            "Configuration": function_configuration(config, self._f.arns),
+            "Code": {"RepositoryType": "S3", "Location": f"{call.base_url}/firebox/code/{config.code.digest}.zip"},
+        }
+
+    async def get_configuration(self, params: Params, call: Call) -> Result:
+        name, qualifier = split_function_name(params["FunctionName"], params.get("Qualifier"))
+        return function_configuration(await resolve_config(self._f.registry, name, qualifier), self._f.arns)
+
+    async def list(self, params: Params, call: Call) -> Result:
+        limit = params.get("MaxItems", 50)
+        if not 1 <= limit <= 10000:
+            raise InvalidParameter("MaxItems must be between 1 and 10000")
+        configs, next_name = await self._f.registry.list_functions(params.get("Marker", ""), limit)
+        if params.get("FunctionVersion") == "ALL":
+            configs = [v for c in configs for v in await self._f.registry.list_versions(c.name)]
+        result: Result = {"Functions": [function_configuration(c, self._f.arns) for c in configs]}
+        if next_name is not None:
+            result["NextMarker"] = next_name
+        return result
+
+    async def update_code(self, params: Params, call: Call) -> Result:
+        name = unqualified_name(params["FunctionName"])
+        architectures = self._architectures(params)
+        current = (await self._f.registry.get_function(name)).latest
+        code = self._store_zip(params.get("ZipFile"))
+        if params.get("DryRun"):
+            return function_configuration(msgspec.structs.replace(current, code=code), self._f.arns)
+
+        def change(config: FunctionConfig) -> FunctionConfig:
+            return msgspec.structs.replace(config, code=code, architectures=architectures or config.architectures)
+
+        updated = await self._f.registry.update_latest(name, change, params.get("RevisionId"))
+        self._f.assignment.retire(name, keep=lambda version, revision: version != LATEST)
+        if params.get("Publish"):
+            updated = await self._f.registry.publish_version(name)
+        return function_configuration(updated, self._f.arns)
+
+    async def update_configuration(self, params: Params, call: Call) -> Result:
+        name = unqualified_name(params["FunctionName"])
+        _refuse_unsupported(params)
+        environment = self._environment(params)
+        current = (await self._f.registry.get_function(name)).latest
+        runtime = params.get("Runtime", current.runtime)
+        handler = params.get("Handler", current.handler)
+        self._check_runtime(runtime, handler)
+        fields: dict[str, Any] = {"runtime": runtime, "handler": handler}
+        for param, field in (("Role", "role"), ("Description", "description"), ("Timeout", "timeout"),
+                             ("MemorySize", "memory_size")):
+            if param in params:
+                fields[field] = params[param]
+        if "EphemeralStorage" in params:
+            fields["ephemeral_storage"] = params["EphemeralStorage"]["Size"]
+        if environment is not None:
+            fields["environment"] = environment
+
+        def change(config: FunctionConfig) -> FunctionConfig:
+            return msgspec.structs.replace(config, **fields)
+
+        updated = await self._f.registry.update_latest(name, change, params.get("RevisionId"))
+        self._f.assignment.retire(name, keep=lambda version, revision: version != LATEST)
+        return function_configuration(updated, self._f.arns)
+
+    async def delete(self, params: Params, call: Call) -> Result:
+        name, qualifier = split_function_name(params["FunctionName"], params.get("Qualifier"))
+        if qualifier is None:
+            await self._f.registry.delete_function(name)
+            self._f.assignment.retire(name)
+            return {"StatusCode": 204}  # the model leaves this status to the result
+        if qualifier == LATEST or not is_version(qualifier):
+            raise InvalidParameter(f"Deletion of {qualifier} is not allowed: name a published version")
+        await self._f.registry.delete_version(name, qualifier)
+        self._f.assignment.retire(name, keep=lambda version, revision: version != qualifier)
+        return {"StatusCode": 204}  # the model leaves this status to the result

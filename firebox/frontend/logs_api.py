@@ -1,0 +1,146 @@
+"""A CloudWatch Logs subset (JSON 1.1 protocol) on the same endpoint, so `aws logs tail` and boto3's
+`logs` client read function logs: DescribeLogGroups, DescribeLogStreams, GetLogEvents, FilterLogEvents."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import botocore.session
+import msgspec
+from aiohttp import web
+
+from firebox.errors import FireboxError, InvalidParameter, InvalidRequestContent, ResourceNotFound
+from firebox.frontend.aws_errors import aws_error_of
+from firebox.frontend.validation import validate
+from firebox.observability import LogEvent, LogStore
+
+TARGET_PREFIX = "Logs_20140328."
+_MAX_EVENTS = 10_000
+
+Params = dict[str, Any]
+
+
+def _event(e: LogEvent) -> dict[str, Any]:
+    return {
+        "logStreamName": e.stream,
+        "timestamp": e.timestamp_ms,
+        "message": e.message,
+        "ingestionTime": e.ingestion_ms,
+        "eventId": str(e.event_id),
+    }
+
+
+def _token(params: Params) -> int:
+    token = params.get("nextToken")
+    if token is None:
+        return 0
+    try:
+        return int(token.removeprefix("f/").removeprefix("b/"))
+    except ValueError as exc:
+        raise InvalidParameter("The specified nextToken is invalid.") from exc
+
+
+class LogsApi:
+    def __init__(self, store: LogStore) -> None:
+        self._store = store
+        self._model = botocore.session.get_session().get_service_model("logs")
+        self._operations: dict[str, Callable[[Params], Awaitable[Params]]] = {
+            "DescribeLogGroups": self.describe_log_groups,
+            "DescribeLogStreams": self.describe_log_streams,
+            "GetLogEvents": self.get_log_events,
+            "FilterLogEvents": self.filter_log_events,
+        }
+
+    async def handle(self, request: web.Request, target: str, request_id: str) -> web.Response:
+        try:
+            operation = self._operations.get(target.removeprefix(TARGET_PREFIX))
+            if operation is None:
+                raise InvalidRequestContent(f"Firebox does not serve the CloudWatch Logs operation {target}")
+            try:
+                params = msgspec.json.decode(await request.read() or b"{}")
+            except msgspec.DecodeError as exc:
+                raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
+            if not isinstance(params, dict):
+                raise InvalidRequestContent("The request body must be a JSON object")
+            validate(params, self._model.operation_model(target.removeprefix(TARGET_PREFIX)).input_shape)
+            result = await operation(params)
+        except FireboxError as error:
+            code, status, message = aws_error_of(error)
+            return web.json_response(
+                {"__type": code, "message": message},
+                status=400 if status < 500 else status,
+                headers={"x-amzn-RequestId": request_id},
+            )
+        return web.Response(
+            body=msgspec.json.encode(result),
+            content_type="application/x-amz-json-1.1",
+            headers={"x-amzn-RequestId": request_id},
+        )
+
+    def _existing_group(self, group: str) -> str:
+        if group not in self._store.groups(group):
+            raise ResourceNotFound("The specified log group does not exist.")
+        return group
+
+    async def describe_log_groups(self, params: Params) -> Params:
+        groups = self._store.groups(params.get("logGroupNamePrefix", ""))
+        return {"logGroups": [{"logGroupName": g, "arn": f"log-group:{g}", "storedBytes": 0} for g in groups]}
+
+    async def describe_log_streams(self, params: Params) -> Params:
+        group = self._existing_group(params["logGroupName"])
+        streams = self._store.streams(group)
+        prefix = params.get("logStreamNamePrefix")
+        if prefix:
+            streams = [s for s in streams if s.name.startswith(prefix)]
+        if params.get("orderBy", "LogStreamName") == "LogStreamName":
+            streams.sort(key=lambda s: s.name, reverse=bool(params.get("descending")))
+        elif not params.get("descending"):
+            streams.reverse()
+        limit = params.get("limit", 50)
+        return {
+            "logStreams": [
+                {
+                    "logStreamName": s.name,
+                    "creationTime": s.first_ms,
+                    "firstEventTimestamp": s.first_ms,
+                    "lastEventTimestamp": s.last_ms,
+                    "lastIngestionTime": s.last_ms,
+                    "storedBytes": s.stored_bytes,
+                }
+                for s in streams[:limit]
+            ]
+        }
+
+    async def get_log_events(self, params: Params) -> Params:
+        group = self._existing_group(params["logGroupName"])
+        limit = min(params.get("limit", _MAX_EVENTS), _MAX_EVENTS)
+        after = _token(params)
+        events = self._store.filter(
+            group,
+            start_ms=params.get("startTime", 0),
+            end_ms=params.get("endTime"),
+            streams=[params["logStreamName"]],
+            after_id=after,
+            limit=limit,
+        )
+        token = f"f/{events[-1].event_id if events else after}"
+        return {"events": [_event(e) for e in events], "nextForwardToken": token, "nextBackwardToken": "b/0"}
+
+    async def filter_log_events(self, params: Params) -> Params:
+        group = self._existing_group(params["logGroupName"])
+        limit = min(params.get("limit", _MAX_EVENTS), _MAX_EVENTS)
+        pattern = (params.get("filterPattern") or "").strip().strip('"') or None
+        events = self._store.filter(
+            group,
+            start_ms=params.get("startTime", 0),
+            end_ms=params.get("endTime"),
+            streams=params.get("logStreamNames"),
+            after_id=_token(params),
+            contains=pattern,
+            limit=limit,
+        )
+        result: Params = {"events": [_event(e) for e in events], "searchedLogStreams": []}
+        if len(events) == limit:
+            result["nextToken"] = str(events[-1].event_id)
+        return result

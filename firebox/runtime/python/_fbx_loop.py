@@ -1,0 +1,135 @@
+"""INIT, then the invoke loop: the life of one Python execution environment.
+
+Exit status: 1 after reporting an init error, and when the Runtime API fails or answers a status
+the runtime cannot go on from (the message goes to stderr). While it serves invokes the process
+never exits on its own.
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+import os
+import sys
+from collections.abc import MutableMapping
+from typing import Any, NoReturn
+
+from ._fbx_client import RuntimeApiClient, RuntimeApiError
+from ._fbx_context import FunctionInfo, LambdaContext
+from ._fbx_faults import MARSHAL_ERROR, UNHANDLED, UNMARSHAL_ERROR, FaultError, report_exception
+from ._fbx_handler import Handler, load_handler
+from ._fbx_logging import FunctionLogs, flush_stdio, line_buffer_stdio
+
+_TRACE_ID_ENV = "_X_AMZN_TRACE_ID"
+_JSON = "application/json"
+# A handler returning bytes chooses its own payload; AWS passes it through with this content type.
+_RAW = "application/unknown"
+
+
+def main() -> int:
+    environ = os.environ
+    address = environ.get("AWS_LAMBDA_RUNTIME_API")
+    if not address:
+        sys.stderr.write("firebox runtime: AWS_LAMBDA_RUNTIME_API is not set\n")
+        return 1
+    line_buffer_stdio()
+    _put_code_on_path(environ.get("LAMBDA_TASK_ROOT") or os.getcwd())
+    client = RuntimeApiClient(address)
+    logs = FunctionLogs(environ)
+    try:
+        handler = _init(client, logs, environ.get("_HANDLER", ""))
+        if handler is None:
+            return 1
+        _serve(client, logs, handler, FunctionInfo.from_environ(environ), environ)
+    except RuntimeApiError as exc:
+        flush_stdio()
+        sys.stderr.write(f"firebox runtime: {exc}\n")
+        return 1
+    finally:
+        client.close()
+
+
+def _put_code_on_path(task_root: str) -> None:
+    # AWS's order: the function's own code, then layers (site-packages layout first), then the runtime's.
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    sys.path[0:0] = [task_root, f"/opt/python/lib/{version}/site-packages", "/opt/python"]
+
+
+def _init(client: RuntimeApiClient, logs: FunctionLogs, spec: str) -> Handler | None:
+    """Load the handler, or report why not to /init/error and return None."""
+    try:
+        return load_handler(spec)
+    except FaultError as fault:
+        report = fault.report
+    except Exception as exc:  # whatever the module raised while it was imported is the init error
+        report = report_exception(exc)
+    logs.log_error(report, "")
+    flush_stdio()
+    client.post_init_error(report.to_json(""), report.error_type)
+    return None
+
+
+def _serve(
+    client: RuntimeApiClient,
+    logs: FunctionLogs,
+    handler: Handler,
+    info: FunctionInfo,
+    environ: MutableMapping[str, str],
+) -> NoReturn:
+    request_ids = logs.request_ids
+    while True:
+        invocation = client.next_invocation()
+        request_id = invocation.request_id
+        request_ids.request_id = request_id
+        request_ids.tenant_id = invocation.tenant_id
+        if invocation.trace_id is None:
+            if _TRACE_ID_ENV in environ:
+                del environ[_TRACE_ID_ENV]
+        else:
+            environ[_TRACE_ID_ENV] = invocation.trace_id
+        try:
+            context = LambdaContext(invocation, info)
+            event = _decode_event(invocation.body)
+            result = handler(event, context)
+            payload, content_type = _encode_result(result)
+        except FaultError as fault:
+            report = fault.report
+        except Exception as exc:  # the handler's own failure: reported to the caller, never fatal here
+            report = report_exception(exc)
+        else:
+            flush_stdio()
+            client.post_response(request_id, payload, content_type)
+            continue
+        logs.log_error(report, request_id)
+        flush_stdio()
+        client.post_error(request_id, report.to_json(request_id), UNHANDLED)
+
+
+def _decode_event(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise FaultError(UNMARSHAL_ERROR, f"Unable to unmarshal input: {exc}") from exc
+
+
+def _encode_result(result: Any) -> tuple[bytes, str]:
+    if isinstance(result, bytes):
+        return result, _RAW
+    try:
+        return _ENCODER.encode(result).encode("utf-8"), _JSON
+    except (TypeError, ValueError) as exc:  # ValueError: circular reference; UnicodeError: lone surrogate
+        raise FaultError(MARSHAL_ERROR, f"Unable to marshal response: {exc}") from exc
+
+
+class _ResultEncoder(json.JSONEncoder):
+    def default(self, o: Any) -> Any:
+        # AWS's runtime serialises Decimal (what boto3 gives for DynamoDB numbers). json cannot write a
+        # number verbatim, so whole-number decimals become int and the rest float.
+        if isinstance(o, decimal.Decimal):
+            exponent = o.as_tuple().exponent
+            return int(o) if isinstance(exponent, int) and exponent >= 0 else float(o)
+        return super().default(o)  # raises json's own TypeError, whose text AWS's message carries
+
+
+# AWS's Python 3.12+ runtimes answer UTF-8; the older ones escape everything to ASCII.
+_ENCODER = _ResultEncoder(ensure_ascii=sys.version_info < (3, 12))

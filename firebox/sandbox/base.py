@@ -1,0 +1,87 @@
+"""The sandbox-backend interface: how a worker starts, watches and ends an execution environment.
+
+A backend turns a `SandboxSpec` into a running `Sandbox`: one process tree with the function's code at its
+task root, a private /tmp, the limits of the spec, and one pipe carrying everything it writes to stdout
+and stderr. Backends differ only in how strongly the tree is isolated from the host.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxSpec:
+    sandbox_id: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    task_root: Path  # the unpacked code, read-only: /var/task on AWS
+    memory_mb: int
+    ephemeral_storage_mb: int
+    max_processes: int = 1024  # AWS's limit on processes and threads per environment
+
+
+class ExitCause(enum.Enum):
+    EXITED = "exited"  # the process ended by itself (returncode >= 0)
+    SIGNALLED = "signalled"  # killed by a signal we did not send
+    OUT_OF_MEMORY = "out_of_memory"  # the memory limit was hit and the kernel killed it
+    KILLED = "killed"  # we ended it (timeout, reap, shutdown)
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxExit:
+    cause: ExitCause
+    returncode: int
+
+    def describe(self) -> str:
+        """How Lambda words an environment's end: 'exit status 1', 'signal: killed'."""
+        if self.returncode >= 0:
+            return f"exit status {self.returncode}"
+        return "signal: killed" if self.returncode == -9 else f"signal: {-self.returncode}"
+
+
+class Sandbox(Protocol):
+    @property
+    def sandbox_id(self) -> str: ...
+
+    @property
+    def output_fd(self) -> int:
+        """Read end (non-blocking) of the pipe that carries the sandbox's stdout and stderr."""
+        ...
+
+    @property
+    def tmp_dir(self) -> Path: ...
+
+    async def wait(self) -> SandboxExit:
+        """Block until the sandbox's main process has ended."""
+        ...
+
+    def kill(self) -> None:
+        """End every process of the sandbox now; `wait` then reports KILLED."""
+        ...
+
+    def max_memory_used(self) -> int:
+        """Peak memory of the whole sandbox so far, in bytes."""
+        ...
+
+    async def destroy(self) -> None:
+        """Kill, wait, and release everything the sandbox held (limits, /tmp, pipe)."""
+        ...
+
+
+class SandboxBackend(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def isolated(self) -> bool: ...
+
+    async def start(self, spec: SandboxSpec) -> Sandbox: ...
+
+    async def close(self) -> None:
+        """Release what the backend holds for all its sandboxes (they are destroyed already)."""
+        ...

@@ -1,0 +1,175 @@
+"""The unisolated process backend: each environment is a plain child process of the worker.
+
+It shares the host's filesystem, network and process table with everything else: use it only for
+development or where the namespace backend cannot run. Where cgroup v1 is writable (Linux, as root) the
+memory and process limits still hold; elsewhere they do not, and the backend says so when it starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import contextlib
+import logging
+import os
+import shutil
+import signal
+from pathlib import Path
+
+from firebox.errors import SandboxStartFailed
+from firebox.sandbox.base import ExitCause, SandboxExit, SandboxSpec
+from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+try:
+    _libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+except OSError:
+    _libc = None
+
+_DESTROY_DEADLINE_S = 5.0
+
+
+class ProcessSandbox:
+    def __init__(
+        self,
+        spec: SandboxSpec,
+        process: asyncio.subprocess.Process,
+        output_fd: int,
+        root: Path,
+        cgroup: SandboxCgroup | None,
+    ) -> None:
+        self._spec = spec
+        self._process = process
+        self._output_fd = output_fd
+        self._root = root
+        self._cgroup = cgroup
+        self._killed = False
+        self._exit: SandboxExit | None = None
+
+    @property
+    def sandbox_id(self) -> str:
+        return self._spec.sandbox_id
+
+    @property
+    def output_fd(self) -> int:
+        return self._output_fd
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self._root / "tmp"
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    async def wait(self) -> SandboxExit:
+        returncode = await self._process.wait()
+        if self._exit is None:
+            if self._cgroup is not None and self._cgroup.oom_kills() > 0:
+                cause = ExitCause.OUT_OF_MEMORY
+            elif self._killed:
+                cause = ExitCause.KILLED
+            elif returncode < 0:
+                cause = ExitCause.SIGNALLED
+            else:
+                cause = ExitCause.EXITED
+            self._exit = SandboxExit(cause, returncode)
+        return self._exit
+
+    def kill(self) -> None:
+        self._killed = True
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._process.pid, signal.SIGKILL)
+        if self._cgroup is not None:
+            self._cgroup.kill_all()
+
+    def max_memory_used(self) -> int:
+        if self._cgroup is not None:
+            return self._cgroup.peak_memory()
+        try:
+            status = Path(f"/proc/{self._process.pid}/status").read_text()
+        except OSError:
+            return 0
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    async def destroy(self) -> None:
+        self.kill()
+        try:
+            async with asyncio.timeout(_DESTROY_DEADLINE_S):
+                await self.wait()
+                while self._cgroup is not None and not self._cgroup.remove():
+                    # Processes of the group other than the main one may still be exiting.
+                    self._cgroup.kill_all()
+                    await asyncio.sleep(0.01)
+        except TimeoutError:
+            log.error("sandbox %s did not end within %.0f s of SIGKILL", self.sandbox_id, _DESTROY_DEADLINE_S)
+        with contextlib.suppress(OSError):
+            os.close(self._output_fd)
+        shutil.rmtree(self._root, ignore_errors=True)
+
+
+class ProcessBackend:
+    name = "process"
+    isolated = False
+
+    def __init__(self, scratch: Path) -> None:
+        self._scratch = scratch
+        self._cgroups = CgroupTree.discover()
+        log.warning(
+            "sandbox backend 'process' gives NO isolation: functions run as this user and see this host"
+        )
+        if self._cgroups is None:
+            log.warning("cgroup v1 memory/pids not writable here: memory and process limits are NOT enforced")
+
+    async def start(self, spec: SandboxSpec) -> ProcessSandbox:
+        root = self._scratch / spec.sandbox_id
+        tmp = root / "tmp"
+        tmp.mkdir(parents=True)
+        cgroup = None
+        if self._cgroups is not None:
+            cgroup = self._cgroups.create(spec.sandbox_id, spec.memory_mb * 1024 * 1024, spec.max_processes)
+        procs_files = cgroup.procs_files() if cgroup is not None else []
+
+        def enter_cgroup() -> None:
+            # Runs in the child between fork and exec, so the function's first instruction is already limited.
+            if _libc is not None and hasattr(_libc, "prctl"):
+                # A sandbox must not outlive the worker that owns it, even when the worker is SIGKILLed.
+                _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            pid = str(os.getpid())
+            for procs in procs_files:
+                with open(procs, "w") as f:
+                    f.write(pid)
+
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(read_fd, False)
+        env = {**spec.env, "TMPDIR": str(tmp)}
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *spec.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=write_fd,
+                stderr=write_fd,
+                cwd=spec.task_root,
+                env=env,
+                start_new_session=True,
+                preexec_fn=enter_cgroup,
+            )
+        except OSError as exc:
+            os.close(read_fd)
+            if cgroup is not None:
+                cgroup.remove()
+            shutil.rmtree(root, ignore_errors=True)
+            raise SandboxStartFailed(f"could not start {spec.argv[0]}: {exc.strerror}") from exc
+        finally:
+            os.close(write_fd)
+        return ProcessSandbox(spec, process, read_fd, root, cgroup)
+
+    async def close(self) -> None:
+        if self._cgroups is not None:
+            self._cgroups.remove()
+        shutil.rmtree(self._scratch, ignore_errors=True)

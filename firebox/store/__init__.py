@@ -1,0 +1,28 @@
+"""The journal and state store: control-plane records, code blobs, and the contract under both."""
+
+from firebox.store.arns import Arns
+from firebox.store.base import Entry, KeyExists, RevisionConflict, StateStore
+from firebox.store.code import MAX_UNZIPPED_BYTES, CodeStore, inspect_zip
+from firebox.store.records import LATEST, AliasRecord, CodeRef, FunctionConfig, FunctionRecord
+from firebox.store.registry import FunctionRegistry, new_revision_id, now_last_modified
+from firebox.store.sqlite import SqliteStore
+
+__all__ = [
+    "LATEST",
+    "MAX_UNZIPPED_BYTES",
+    "AliasRecord",
+    "Arns",
+    "CodeRef",
+    "CodeStore",
+    "Entry",
+    "FunctionConfig",
+    "FunctionRecord",
+    "FunctionRegistry",
+    "KeyExists",
+    "RevisionConflict",
+    "SqliteStore",
+    "StateStore",
+    "inspect_zip",
+    "new_revision_id",
+    "now_last_modified",
+]

@@ -1,0 +1,18 @@
+"""Amazon Resource Names of the things Firebox keeps, in AWS's exact spelling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Arns:
+    region: str
+    account_id: str
+
+    def function(self, name: str, qualifier: str | None = None) -> str:
+        base = f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
+        return base if qualifier is None else f"{base}:{qualifier}"
+
+    def role(self, name: str) -> str:
+        return f"arn:aws:iam::{self.account_id}:role/{name}"

@@ -1,0 +1,60 @@
+"""The content-addressed code store: each deployment package is kept once, named by its SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+from firebox.errors import InvalidZipFile, ResourceNotFound
+from firebox.store.records import CodeRef
+
+MAX_UNZIPPED_BYTES = 262_144_000  # AWS: 250 MB for the function and its layers, unzipped
+
+
+def inspect_zip(data: bytes, max_unzipped: int = MAX_UNZIPPED_BYTES) -> int:
+    """Check that `data` is a zip Lambda could deploy; return its unzipped size."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
+        raise InvalidZipFile("Could not unzip uploaded file. Please check your file, then try to upload again.") from exc
+    unzipped = sum(member.file_size for member in members)
+    if unzipped > max_unzipped:
+        raise InvalidZipFile(f"Unzipped size must be smaller than {max_unzipped} bytes")
+    return unzipped
+
+
+class CodeStore:
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, digest: str) -> Path:
+        return self._root / f"{digest}.zip"
+
+    def put(self, data: bytes) -> CodeRef:
+        digest = hashlib.sha256(data).hexdigest()
+        target = self.path(digest)
+        if not target.exists():
+            # Write beside the target and rename, so a crash never leaves a truncated blob under its name.
+            fd, tmp = tempfile.mkstemp(dir=self._root, suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(tmp, target)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        return CodeRef(digest=digest, size=len(data))
+
+    def read(self, digest: str) -> bytes:
+        try:
+            return self.path(digest).read_bytes()
+        except FileNotFoundError as exc:
+            raise ResourceNotFound(f"Code {digest} is not in the code store") from exc

@@ -1,0 +1,77 @@
+"""Records the control plane keeps in the state store, encoded with msgpack.
+
+Field names are Firebox's own (snake_case); the frontend renders them in AWS's shapes.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import msgspec
+
+LATEST = "$LATEST"
+
+
+class CodeRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A deployment package in the content-addressed code store."""
+
+    digest: str  # hex SHA-256 of the zip: the blob's name in the code store
+    size: int
+
+    @property
+    def sha256_b64(self) -> str:
+        """CodeSha256 as AWS reports it: the base64 of the raw digest."""
+        return base64.b64encode(bytes.fromhex(self.digest)).decode()
+
+
+class FunctionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The configuration of one function version ($LATEST, or an immutable published number)."""
+
+    name: str
+    version: str
+    runtime: str | None
+    handler: str | None
+    role: str
+    code: CodeRef
+    last_modified: str
+    revision_id: str
+    description: str = ""
+    timeout: int = 3
+    memory_size: int = 128
+    ephemeral_storage: int = 512
+    environment: dict[str, str] = msgspec.field(default_factory=dict)
+    architectures: tuple[str, ...] = ("x86_64",)
+    tracing_mode: str = "PassThrough"
+    log_format: str = "Text"
+    log_group: str | None = None
+
+    @property
+    def is_latest(self) -> bool:
+        return self.version == LATEST
+
+    @property
+    def log_group_name(self) -> str:
+        return self.log_group or f"/aws/lambda/{self.name}"
+
+
+class FunctionRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A function: its $LATEST configuration and the number its next published version takes."""
+
+    latest: FunctionConfig
+    next_version: int = 1
+
+
+class AliasRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    function_name: str
+    name: str
+    function_version: str
+    revision_id: str
+    description: str = ""
+    # Extra versions and the share of traffic (0.0-1.0) each gets; the rest goes to function_version.
+    additional_weights: dict[str, float] = msgspec.field(default_factory=dict)
+
+
+encode = msgspec.msgpack.Encoder().encode
+decode_function = msgspec.msgpack.Decoder(FunctionRecord).decode
+decode_version = msgspec.msgpack.Decoder(FunctionConfig).decode
+decode_alias = msgspec.msgpack.Decoder(AliasRecord).decode

@@ -1,0 +1,274 @@
+"""Functions, versions and aliases: the control-plane state, kept as records in a StateStore.
+
+Layout of keys: `fn/NAME` holds the function ($LATEST and the next version number), `ver/NAME/0000000007`
+each immutable published version, `alias/NAME/ALIAS` each alias. A version exists once its key exists;
+`next_version` is only the starting guess for the next number, so a crash between the two writes of a
+publish costs nothing but a retry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import msgspec
+
+from firebox.errors import InvalidParameter, ResourceConflict, ResourceNotFound, RevisionMismatch
+from firebox.store.arns import Arns
+from firebox.store.base import KeyExists, RevisionConflict, StateStore
+from firebox.store.records import (
+    LATEST,
+    AliasRecord,
+    FunctionConfig,
+    FunctionRecord,
+    decode_alias,
+    decode_function,
+    decode_version,
+    encode,
+)
+
+_CAS_ATTEMPTS = 16  # concurrent writers to one function retry this often before giving up
+
+
+def new_revision_id() -> str:
+    return str(uuid.uuid4())
+
+
+def now_last_modified() -> str:
+    """LastModified as Lambda formats it: 2026-11-23T15:04:05.123+0000."""
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
+
+
+def _function_key(name: str) -> str:
+    return f"fn/{name}"
+
+
+def _version_key(name: str, version: int) -> str:
+    return f"ver/{name}/{version:010d}"
+
+
+def _alias_key(name: str, alias: str) -> str:
+    return f"alias/{name}/{alias}"
+
+
+def _same_deployment(a: FunctionConfig, b: FunctionConfig) -> bool:
+    """Whether two configurations would run identically (what PublishVersion compares)."""
+    volatile = {"version": LATEST, "revision_id": "", "last_modified": "", "description": ""}
+    return msgspec.structs.replace(a, **volatile) == msgspec.structs.replace(b, **volatile)
+
+
+class FunctionRegistry:
+    def __init__(self, store: StateStore, arns: Arns) -> None:
+        self._store = store
+        self._arns = arns
+
+    # -- functions ----------------------------------------------------------------------------------
+
+    async def create_function(self, config: FunctionConfig) -> FunctionConfig:
+        await self._forget_leftovers(config.name)
+        try:
+            await self._store.create(_function_key(config.name), encode(FunctionRecord(latest=config)))
+        except KeyExists as exc:
+            raise ResourceConflict(f"Function already exist: {config.name}") from exc
+        return config
+
+    async def get_function(self, name: str) -> FunctionRecord:
+        entry = await self._store.get(_function_key(name))
+        if entry is None:
+            raise ResourceNotFound(f"Function not found: {self._arns.function(name)}")
+        return decode_function(entry.value)
+
+    async def get_config(self, name: str, version: str) -> FunctionConfig:
+        if version == LATEST:
+            return (await self.get_function(name)).latest
+        entry = await self._store.get(_version_key(name, _version_number(version))) if version.isdigit() else None
+        if entry is None:
+            raise ResourceNotFound(f"Function not found: {self._arns.function(name, version)}")
+        return decode_version(entry.value)
+
+    async def update_latest(
+        self,
+        name: str,
+        change: Callable[[FunctionConfig], FunctionConfig],
+        expected_revision_id: str | None = None,
+    ) -> FunctionConfig:
+        """Apply `change` to $LATEST; it gets a new RevisionId and LastModified."""
+        for _ in range(_CAS_ATTEMPTS):
+            entry = await self._store.get(_function_key(name))
+            if entry is None:
+                raise ResourceNotFound(f"Function not found: {self._arns.function(name)}")
+            record = decode_function(entry.value)
+            _check_revision(record.latest.revision_id, expected_revision_id, "GetFunction")
+            latest = msgspec.structs.replace(
+                change(record.latest), revision_id=new_revision_id(), last_modified=now_last_modified()
+            )
+            try:
+                await self._store.update(entry.key, encode(msgspec.structs.replace(record, latest=latest)), entry.revision)
+            except RevisionConflict:
+                continue
+            return latest
+        raise ResourceConflict(f"The function {name} is being changed by another request. Try again.")
+
+    async def delete_function(self, name: str) -> None:
+        await self.get_function(name)
+        for entry in await self._store.scan(f"alias/{name}/"):
+            await self._store.delete(entry.key)
+        for entry in await self._store.scan(f"ver/{name}/"):
+            await self._store.delete(entry.key)
+        await self._store.delete(_function_key(name))
+
+    async def list_functions(self, marker: str, limit: int) -> tuple[list[FunctionConfig], str | None]:
+        entries = await self._store.scan("fn/", start_after=_function_key(marker) if marker else "", limit=limit + 1)
+        configs = [decode_function(entry.value).latest for entry in entries[:limit]]
+        more = len(entries) > limit
+        return configs, (configs[-1].name if more and configs else None)
+
+    async def _forget_leftovers(self, name: str) -> None:
+        """Remove versions and aliases a crash in the middle of DeleteFunction left behind."""
+        if await self._store.get(_function_key(name)) is not None:
+            return
+        for prefix in (f"alias/{name}/", f"ver/{name}/"):
+            for entry in await self._store.scan(prefix):
+                await self._store.delete(entry.key)
+
+    # -- versions -----------------------------------------------------------------------------------
+
+    async def publish_version(
+        self,
+        name: str,
+        description: str | None = None,
+        expected_code_sha256: str | None = None,
+        expected_revision_id: str | None = None,
+    ) -> FunctionConfig:
+        for _ in range(_CAS_ATTEMPTS):
+            entry = await self._store.get(_function_key(name))
+            if entry is None:
+                raise ResourceNotFound(f"Function not found: {self._arns.function(name)}")
+            record = decode_function(entry.value)
+            latest = record.latest
+            _check_revision(latest.revision_id, expected_revision_id, "GetFunction")
+            if expected_code_sha256 is not None and expected_code_sha256 != latest.code.sha256_b64:
+                raise InvalidParameter(
+                    f"CodeSha256 ({expected_code_sha256}) is different from current CodeSha256 in $LATEST "
+                    f"({latest.code.sha256_b64}). Please try again with the CodeSha256 in $LATEST."
+                )
+            newest = await self._store.scan(f"ver/{name}/")
+            if newest:
+                last = decode_version(newest[-1].value)
+                if _same_deployment(last, latest):
+                    return last
+            number = max(record.next_version, int(last.version) + 1 if newest else 1)
+            published = msgspec.structs.replace(
+                latest,
+                version=str(number),
+                revision_id=new_revision_id(),
+                last_modified=now_last_modified(),
+                description=latest.description if description is None else description,
+            )
+            try:
+                await self._store.create(_version_key(name, number), encode(published))
+            except KeyExists:
+                continue
+            bumped = msgspec.structs.replace(record, next_version=number + 1)
+            try:
+                await self._store.update(entry.key, encode(bumped), entry.revision)
+            except RevisionConflict:
+                # $LATEST changed while we published: the version we wrote may not match it any more.
+                await self._store.delete(_version_key(name, number))
+                continue
+            return published
+        raise ResourceConflict(f"The function {name} is being changed by another request. Try again.")
+
+    async def list_versions(self, name: str) -> list[FunctionConfig]:
+        """$LATEST first, then every published version in order."""
+        record = await self.get_function(name)
+        return [record.latest, *(decode_version(e.value) for e in await self._store.scan(f"ver/{name}/"))]
+
+    async def delete_version(self, name: str, version: str) -> None:
+        await self.get_config(name, version)
+        users = [a.name for a in await self.list_aliases(name) if version in (a.function_version, *a.additional_weights)]
+        if users:
+            raise ResourceConflict(
+                f"Unable to delete version {version} of function {name}: aliases reference it: {', '.join(users)}"
+            )
+        await self._store.delete(_version_key(name, _version_number(version)))
+
+    # -- aliases ------------------------------------------------------------------------------------
+
+    async def create_alias(self, alias: AliasRecord) -> AliasRecord:
+        await self._check_alias_targets(alias)
+        try:
+            await self._store.create(_alias_key(alias.function_name, alias.name), encode(alias))
+        except KeyExists as exc:
+            raise ResourceConflict(
+                f"Alias already exists: {self._arns.function(alias.function_name, alias.name)}"
+            ) from exc
+        return alias
+
+    async def get_alias(self, name: str, alias: str) -> AliasRecord:
+        entry = await self._store.get(_alias_key(name, alias))
+        if entry is None:
+            await self.get_function(name)
+            raise ResourceNotFound(f"Alias not found: {self._arns.function(name, alias)}")
+        return decode_alias(entry.value)
+
+    async def update_alias(
+        self,
+        name: str,
+        alias: str,
+        change: Callable[[AliasRecord], AliasRecord],
+        expected_revision_id: str | None = None,
+    ) -> AliasRecord:
+        for _ in range(_CAS_ATTEMPTS):
+            entry = await self._store.get(_alias_key(name, alias))
+            if entry is None:
+                await self.get_function(name)
+                raise ResourceNotFound(f"Alias not found: {self._arns.function(name, alias)}")
+            current = decode_alias(entry.value)
+            _check_revision(current.revision_id, expected_revision_id, "GetAlias")
+            updated = msgspec.structs.replace(change(current), revision_id=new_revision_id())
+            await self._check_alias_targets(updated)
+            try:
+                await self._store.update(entry.key, encode(updated), entry.revision)
+            except RevisionConflict:
+                continue
+            return updated
+        raise ResourceConflict(f"The alias {alias} is being changed by another request. Try again.")
+
+    async def delete_alias(self, name: str, alias: str) -> None:
+        await self.get_function(name)
+        await self._store.delete(_alias_key(name, alias))
+
+    async def list_aliases(self, name: str) -> list[AliasRecord]:
+        await self.get_function(name)
+        return [decode_alias(e.value) for e in await self._store.scan(f"alias/{name}/")]
+
+    async def _check_alias_targets(self, alias: AliasRecord) -> None:
+        await self.get_config(alias.function_name, alias.function_version)
+        for version, weight in alias.additional_weights.items():
+            if version == LATEST or alias.function_version == LATEST:
+                raise InvalidParameter("$LATEST is not supported for an alias pointing to more than 1 version")
+            if version == alias.function_version:
+                raise InvalidParameter(
+                    f"Alias routing config cannot route to the alias's primary version {version}"
+                )
+            if not 0.0 <= weight <= 1.0:
+                raise InvalidParameter(f"Routing weight {weight} for version {version} must be between 0.0 and 1.0")
+            await self.get_config(alias.function_name, version)
+
+
+def _version_number(version: str) -> int:
+    try:
+        return int(version)
+    except ValueError as exc:
+        raise InvalidParameter(f"Invalid version {version!r}: a published version is a positive integer") from exc
+
+
+def _check_revision(current: str, expected: str | None, getter: str) -> None:
+    if expected is not None and expected != current:
+        raise RevisionMismatch(
+            "The Revision Id provided does not match the latest Revision Id. "
+            f"Call the {getter} API to retrieve the latest Revision Id"
+        )

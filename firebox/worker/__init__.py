@@ -1,0 +1,19 @@
+"""The worker: execution environments of one host, their Runtime APIs, logs and limits."""
+
+from firebox.worker.code_cache import CodeCache
+from firebox.worker.invocation import Invocation, InvocationResult
+from firebox.worker.runtimes import Runtimes
+from firebox.worker.sandbox_env import RESERVED_NAMES, Credentials
+from firebox.worker.worker import Worker, WorkerSettings, WorkerStatistics
+
+__all__ = [
+    "RESERVED_NAMES",
+    "CodeCache",
+    "Credentials",
+    "Invocation",
+    "InvocationResult",
+    "Runtimes",
+    "Worker",
+    "WorkerSettings",
+    "WorkerStatistics",
+]

@@ -1,0 +1,326 @@
+"""One execution environment: a sandbox running a runtime, its Runtime API, its log stream and its state.
+
+    STARTING --init done--> IDLE <--> BUSY
+        \\                    \\        /
+         +---- init failed, crash, timeout, reap, shutdown ----> GONE
+
+The environment turns everything that can happen during an invocation into an `InvocationResult`: the
+handler's response or error, an init failure, a timeout, a crash or an out-of-memory kill. A platform
+error escapes only when the environment was gone before the invocation reached it (`EnvironmentGone`),
+so the caller can retry on another environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from firebox.errors import EnvironmentGone
+from firebox.observability import MIB, LogStore, Report, end_line, report_line, start_line
+from firebox.sandbox import ExitCause, Sandbox, SandboxExit
+from firebox.store import FunctionConfig
+from firebox.worker.invocation import Invocation, InvocationResult
+from firebox.worker.output import OutputReader
+from firebox.worker.runtime_api import MAX_RESPONSE_BYTES, RuntimeApiServer
+
+TAIL_BYTES = 4096
+INIT_TIMEOUT_S = 10.0
+
+
+class EnvState(enum.Enum):
+    STARTING = "starting"
+    IDLE = "idle"
+    BUSY = "busy"
+    GONE = "gone"
+
+
+_ALLOWED = {
+    EnvState.STARTING: {EnvState.BUSY, EnvState.IDLE, EnvState.GONE},
+    EnvState.IDLE: {EnvState.BUSY, EnvState.GONE},
+    EnvState.BUSY: {EnvState.IDLE, EnvState.GONE},
+    EnvState.GONE: set(),
+}
+
+
+class InvalidTransition(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    payload: bytes
+    error_type: str | None = None  # set for any function error; the payload is then the error object
+
+
+def _error_payload(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
+
+
+class _InitFailed(Exception):
+    def __init__(self, outcome: _Outcome) -> None:
+        super().__init__(outcome.error_type)
+        self.outcome = outcome
+
+
+class _LogCapture:
+    """Lines of the current invocation: sent to the log store, the last 4 KB kept for LogType=Tail, and
+    everything past the per-invocation budget dropped (and said so)."""
+
+    def __init__(self, store: LogStore, group: str, stream: str, budget: int) -> None:
+        self._store = store
+        self._group = group
+        self._stream = stream
+        self._budget = budget
+        self._used = 0
+        self._dropped = 0
+        self._tail: deque[bytes] = deque()
+        self._tail_size = 0
+
+    def reset(self) -> None:
+        self._used = self._dropped = self._tail_size = 0
+        self._tail.clear()
+
+    def platform(self, line: str) -> None:
+        """A line Firebox writes itself: never counted against the function's budget."""
+        self._store.append(self._group, self._stream, line)
+        self._keep(line.encode())
+
+    def function(self, line: bytes) -> None:
+        self._used += len(line) + 1
+        if self._used > self._budget:
+            self._dropped += len(line) + 1
+            return
+        self._store.append(self._group, self._stream, line.decode("utf-8", "replace"))
+        self._keep(line)
+
+    def report_dropped(self) -> None:
+        if self._dropped:
+            self.platform(
+                f"[Firebox] {self._dropped} bytes of log output dropped: an invocation may log {self._budget} bytes"
+            )
+
+    def _keep(self, line: bytes) -> None:
+        self._tail.append(line)
+        self._tail_size += len(line) + 1
+        while len(self._tail) > 1 and self._tail_size - len(self._tail[0]) - 1 >= TAIL_BYTES:
+            self._tail_size -= len(self._tail.popleft()) + 1
+
+    def tail(self) -> bytes:
+        return (b"\n".join(self._tail) + b"\n")[-TAIL_BYTES:] if self._tail else b""
+
+
+class Environment:
+    def __init__(
+        self,
+        env_id: str,
+        config: FunctionConfig,
+        log_store: LogStore,
+        log_stream: str,
+        log_budget: int,
+    ) -> None:
+        self.env_id = env_id
+        self.config = config
+        self.log_stream = log_stream
+        self.state = EnvState.STARTING
+        self.last_used = time.monotonic()
+        self.runtime_api = RuntimeApiServer(self)
+        self._logs = _LogCapture(log_store, config.log_group_name, log_stream, log_budget)
+        self._sandbox: Sandbox | None = None
+        self._reader: OutputReader | None = None
+        loop = asyncio.get_running_loop()
+        self._started = time.perf_counter()
+        self._init_duration_ms: float | None = None
+        self._ready: asyncio.Future[None] = loop.create_future()
+        self._exited: asyncio.Future[SandboxExit] = loop.create_future()
+        self._deliveries: asyncio.Queue[tuple[Invocation, int]] = asyncio.Queue(maxsize=1)
+        self._current: Invocation | None = None
+        self._outcome: asyncio.Future[_Outcome] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    def _move(self, new: EnvState) -> None:
+        if new not in _ALLOWED[self.state]:
+            raise InvalidTransition(f"environment {self.env_id} cannot go from {self.state.value} to {new.value}")
+        self.state = new
+
+    def attach(self, sandbox: Sandbox) -> None:
+        """Adopt the started sandbox and begin reading its output."""
+        self._sandbox = sandbox
+        self._started = time.perf_counter()
+        self._reader = OutputReader(sandbox.output_fd, self._logs.function, asyncio.get_running_loop())
+
+    def fail_to_start(self, error_type: str, message: str) -> None:
+        """The sandbox could not even start: the first invocation gets this as its init error."""
+        self.init_failed(_error_payload(error_type, message), error_type)
+
+    async def watch(self) -> None:
+        """Wait for the sandbox to end, whatever ends it; run by the worker for the environment's lifetime."""
+        assert self._sandbox is not None
+        ended = await self._sandbox.wait()
+        if self._reader is not None:
+            self._reader.drain()
+        self._exited.set_result(ended)
+        if not self._ready.done():
+            self._ready.set_exception(_InitFailed(_exit_outcome(ended, None)))
+            self._ready.exception()  # retrieved here: nobody may be waiting for this environment yet
+
+    async def destroy(self) -> None:
+        if self.state is not EnvState.GONE:
+            self._move(EnvState.GONE)
+        if self._outcome is not None and not self._outcome.done():
+            self._outcome.cancel()
+        if self._sandbox is not None:
+            await self._sandbox.destroy()
+        if self._reader is not None:
+            self._reader.close()
+        await self.runtime_api.close()
+
+    # -- invocation -----------------------------------------------------------------------------------
+
+    async def invoke(self, invocation: Invocation) -> InvocationResult:
+        cold = self.state is EnvState.STARTING
+        if self.state is EnvState.GONE or (self._exited.done() and not cold):
+            raise EnvironmentGone(f"environment {self.env_id} has ended")
+        self._move(EnvState.BUSY)
+        self.last_used = time.monotonic()
+        self._logs.platform(start_line(invocation.request_id, self.config.version))
+        if cold:
+            failure = await self._wait_for_init()
+            if failure is not None:
+                return await self._finish(invocation, failure, 0.0, cold=True, status="error")
+        began = time.perf_counter()
+        outcome, status = await self._run(invocation)
+        duration_ms = (time.perf_counter() - began) * 1000
+        return await self._finish(invocation, outcome, duration_ms, cold, status)
+
+    async def _wait_for_init(self) -> _Outcome | None:
+        remaining = INIT_TIMEOUT_S - (time.perf_counter() - self._started)
+        try:
+            async with asyncio.timeout(max(remaining, 0.0)):
+                await self._ready
+        except _InitFailed as failure:
+            return failure.outcome
+        except TimeoutError:
+            self._kill()
+            return _Outcome(
+                _error_payload("Sandbox.Timedout", f"INIT phase timed out after {INIT_TIMEOUT_S:.2f} seconds"),
+                "Sandbox.Timedout",
+            )
+        return None
+
+    async def _run(self, invocation: Invocation) -> tuple[_Outcome, str | None]:
+        loop = asyncio.get_running_loop()
+        self._current = invocation
+        self._outcome = loop.create_future()
+        timeout_s = float(self.config.timeout)
+        self._deliveries.put_nowait((invocation, int(time.time() * 1000 + timeout_s * 1000)))
+        try:
+            async with asyncio.timeout(timeout_s):
+                done, _ = await asyncio.wait((self._outcome, self._exited), return_when=asyncio.FIRST_COMPLETED)
+        except TimeoutError:
+            self._kill()
+            message = f"RequestId: {invocation.request_id} Error: Task timed out after {timeout_s:.2f} seconds"
+            self._logs.platform(f"{_utc_now()} {invocation.request_id} Task timed out after {timeout_s:.2f} seconds")
+            return _Outcome(_error_payload("Sandbox.Timedout", message), "Sandbox.Timedout"), "timeout"
+        finally:
+            self._current = None
+        if self._outcome in done:
+            return self._outcome.result(), None
+        return _exit_outcome(self._exited.result(), invocation.request_id), "error"
+
+    async def _finish(
+        self, invocation: Invocation, outcome: _Outcome, duration_ms: float, cold: bool, status: str | None
+    ) -> InvocationResult:
+        if self._reader is not None:
+            self._reader.drain()
+        self._logs.report_dropped()
+        memory_used = -(-self._sandbox.max_memory_used() // MIB) if self._sandbox is not None else 0
+        report = Report(
+            request_id=invocation.request_id,
+            duration_ms=duration_ms,
+            memory_size_mb=self.config.memory_size,
+            max_memory_used_mb=memory_used,
+            init_duration_ms=self._init_duration_ms if cold else None,
+            status=status,
+            error_type=outcome.error_type if status is not None else None,
+        )
+        self._logs.platform(end_line(invocation.request_id))
+        self._logs.platform(report_line(report))
+        tail = self._logs.tail() if invocation.want_log_tail else b""
+        self._logs.reset()
+        if status is None:
+            self._move(EnvState.IDLE)
+        elif self.state is not EnvState.GONE:
+            self._move(EnvState.GONE)
+        self.last_used = time.monotonic()
+        return InvocationResult(
+            payload=outcome.payload,
+            executed_version=self.config.version,
+            function_error="Unhandled" if outcome.error_type is not None else None,
+            log_tail=tail,
+            duration_ms=duration_ms,
+            init_duration_ms=report.init_duration_ms,
+            max_memory_used_mb=memory_used,
+        )
+
+    def _kill(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.kill()
+
+    # -- the Runtime API's side (RuntimeApiClient) ------------------------------------------------------
+
+    def runtime_waiting(self) -> None:
+        if not self._ready.done():
+            self._init_duration_ms = (time.perf_counter() - self._started) * 1000
+            self._ready.set_result(None)
+
+    async def next_invocation(self) -> tuple[Invocation, int]:
+        return await self._deliveries.get()
+
+    def _settle(self, request_id: str, outcome: _Outcome) -> bool:
+        if self._current is None or self._current.request_id != request_id or self._outcome is None:
+            return False
+        if not self._outcome.done():
+            self._outcome.set_result(outcome)
+        return True
+
+    def respond(self, request_id: str, payload: bytes) -> bool:
+        return self._settle(request_id, _Outcome(payload))
+
+    def respond_too_large(self, request_id: str) -> bool:
+        message = f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+        error_type = "Function.ResponseSizeTooLarge"
+        return self._settle(request_id, _Outcome(_error_payload(error_type, message), error_type))
+
+    def fail(self, request_id: str, payload: bytes, error_type: str | None) -> bool:
+        return self._settle(request_id, _Outcome(payload, _error_type_of(payload, error_type)))
+
+    def init_failed(self, payload: bytes, error_type: str | None) -> None:
+        if not self._ready.done():
+            self._init_duration_ms = (time.perf_counter() - self._started) * 1000
+            self._ready.set_exception(_InitFailed(_Outcome(payload, _error_type_of(payload, error_type))))
+            self._ready.exception()
+
+
+def _error_type_of(payload: bytes, header: str | None) -> str:
+    try:
+        reported = json.loads(payload).get("errorType")
+    except (ValueError, AttributeError):
+        reported = None
+    return str(reported or header or "Unhandled")
+
+
+def _exit_outcome(ended: SandboxExit, request_id: str | None) -> _Outcome:
+    prefix = f"RequestId: {request_id} " if request_id else ""
+    message = f"{prefix}Error: Runtime exited with error: {ended.describe()}"
+    error_type = "Runtime.OutOfMemory" if ended.cause is ExitCause.OUT_OF_MEMORY else "Runtime.ExitError"
+    return _Outcome(_error_payload(error_type, message), error_type)
+
+
+def _utc_now() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"

@@ -1,0 +1,164 @@
+"""The worker: owns the execution environments of one host.
+
+It starts environments (unpacking code, opening a Runtime API, starting a sandbox), runs invocations on
+them, and ends them: on request, when they crash, time out or run out of memory, and all of them at
+shutdown. Which environment an invocation goes to is the assignment service's business, not the worker's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from firebox.errors import EnvironmentGone, SandboxStartFailed
+from firebox.observability import LogStore
+from firebox.sandbox import SandboxBackend, SandboxSpec
+from firebox.store import FunctionConfig
+from firebox.worker.code_cache import CodeCache
+from firebox.worker.environment import Environment, EnvState
+from firebox.worker.invocation import Invocation, InvocationResult
+from firebox.worker.runtimes import Runtimes
+from firebox.worker.sandbox_env import Credentials, sandbox_environment
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    region: str
+    api_endpoint: str  # where functions reach this Firebox's Lambda API
+    credentials: Credentials
+    log_budget_bytes: int = 4 * 1024 * 1024  # log output one invocation may write before the rest is dropped
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStatistics:
+    starting: int
+    idle: int
+    busy: int
+
+
+class Worker:
+    def __init__(
+        self,
+        worker_id: str,
+        backend: SandboxBackend,
+        code_cache: CodeCache,
+        runtimes: Runtimes,
+        log_store: LogStore,
+        settings: WorkerSettings,
+    ) -> None:
+        self.worker_id = worker_id
+        self._backend = backend
+        self._code_cache = code_cache
+        self._runtimes = runtimes
+        self._log_store = log_store
+        self._settings = settings
+        self._environments: dict[str, Environment] = {}
+        self._tasks: asyncio.TaskGroup | None = None
+
+    async def run(self, ready: asyncio.Event) -> None:
+        """Serve until cancelled; every environment is destroyed on the way out."""
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                self._tasks = tasks
+                ready.set()
+                await asyncio.Future()  # until cancelled
+        finally:
+            self._tasks = None
+            await asyncio.gather(*(env.destroy() for env in self._environments.values()), return_exceptions=True)
+            self._environments.clear()
+            await self._backend.close()
+
+    def _spawn(self, coroutine: object, name: str) -> None:
+        if self._tasks is None:
+            raise EnvironmentGone("the worker is not running")
+        self._tasks.create_task(coroutine, name=name)  # type: ignore[arg-type]
+
+    async def start_environment(self, config: FunctionConfig) -> str:
+        """Start a new environment for `config`; it initialises while the caller goes on."""
+        env_id = uuid.uuid4().hex
+        stream = time.strftime("%Y/%m/%d", time.gmtime()) + f"/[{config.version}]{env_id}"
+        env = Environment(env_id, config, self._log_store, stream, self._settings.log_budget_bytes)
+        self._environments[env_id] = env
+        try:
+            await self._start_sandbox(env)
+        except SandboxStartFailed as exc:
+            env.fail_to_start("Runtime.InvalidEntrypoint", f"Error: {exc.message}")
+        except BaseException:
+            self._environments.pop(env_id, None)
+            await env.destroy()
+            raise
+        return env_id
+
+    async def _start_sandbox(self, env: Environment) -> None:
+        config = env.config
+        runtime = config.runtime or ""
+        task_root = await self._code_cache.task_root(config.code.digest)
+        argv = self._runtimes.command(runtime, task_root)
+        address = await env.runtime_api.start()
+        environ = sandbox_environment(
+            config,
+            region=self._settings.region,
+            runtime_api=address,
+            task_root=task_root,
+            runtime_dir=Path(argv[-1]).parent,
+            log_stream=env.log_stream,
+            execution_env=self._runtimes.execution_env(runtime),
+            credentials=self._settings.credentials,
+            api_endpoint=self._settings.api_endpoint,
+        )
+        spec = SandboxSpec(
+            sandbox_id=env.env_id,
+            argv=argv,
+            env=environ,
+            task_root=task_root,
+            memory_mb=config.memory_size,
+            ephemeral_storage_mb=config.ephemeral_storage,
+        )
+        env.attach(await self._backend.start(spec))
+        self._spawn(self._watch(env), f"worker.watch.{env.env_id[:8]}")
+
+    async def _watch(self, env: Environment) -> None:
+        await env.watch()
+        if env.state in (EnvState.IDLE, EnvState.STARTING):
+            # Ended on its own while nobody used it: nothing to report to, just clean up.
+            await self._destroy(env)
+
+    async def invoke(self, env_id: str, invocation: Invocation) -> InvocationResult:
+        env = self._environments.get(env_id)
+        if env is None:
+            raise EnvironmentGone(f"environment {env_id} is not on worker {self.worker_id}")
+        result = await env.invoke(invocation)
+        if env.state is EnvState.GONE:
+            self._spawn(self._destroy(env), f"worker.destroy.{env_id[:8]}")
+        return result
+
+    async def stop_environment(self, env_id: str) -> None:
+        env = self._environments.get(env_id)
+        if env is not None:
+            await self._destroy(env)
+
+    async def _destroy(self, env: Environment) -> None:
+        if self._environments.pop(env.env_id, None) is None:
+            return
+        try:
+            await env.destroy()
+        except OSError as exc:
+            log.error("environment %s was not cleaned up fully: %s", env.env_id, exc)
+
+    def is_alive(self, env_id: str) -> bool:
+        env = self._environments.get(env_id)
+        return env is not None and env.state is not EnvState.GONE
+
+    def statistics(self) -> WorkerStatistics:
+        states = [env.state for env in self._environments.values()]
+        return WorkerStatistics(
+            starting=states.count(EnvState.STARTING),
+            idle=states.count(EnvState.IDLE),
+            busy=states.count(EnvState.BUSY),
+        )

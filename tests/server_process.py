@@ -1,0 +1,81 @@
+"""A real Firebox server in a child process, for tests that talk to it over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+FIREBOX = Path(sys.executable).with_name("firebox")
+CREDENTIALS = {"aws_access_key_id": "AKIDFIREBOXTEST", "aws_secret_access_key": "firebox-test-secret"}
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class FireboxServer:
+    def __init__(self, data_dir: Path, *extra_args: str, port: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.extra_args = extra_args
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.with_name(data_dir.name + ".server.log")
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, deadline_s: float = 30.0) -> FireboxServer:
+        command = [str(FIREBOX), "serve", "--port", str(self.port), "--data-dir", str(self.data_dir), *self.extra_args]
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        limit = time.monotonic() + deadline_s
+        while time.monotonic() < limit:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"firebox serve exited with {self.process.returncode}: {self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.endpoint}/firebox/health", timeout=1) as reply:
+                    if reply.status == 200:
+                        return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.05)
+        raise RuntimeError(f"firebox serve did not answer within {deadline_s} s: {self.log()}")
+
+    def stop(self, sig: int = signal.SIGINT, deadline_s: float = 20.0) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(deadline_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise RuntimeError(f"firebox serve did not stop within {deadline_s} s of signal {sig}") from None
+        return self.process.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def client(self, service: str = "lambda", **config: Any) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            config=Config(retries={"max_attempts": 0}, read_timeout=120, **config),
+            **CREDENTIALS,
+        )
