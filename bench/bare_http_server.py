@@ -15,7 +15,14 @@ async def echo(request: web.Request) -> web.Response:
 def main() -> None:
     app = web.Application(handler_args={"access_log": None})
     app.router.add_route("*", "/{path:.*}", echo)
-    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None, loop=uvloop.new_event_loop())
+    web.run_app(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        print=None,
+        access_log=None,
+        loop=uvloop.new_event_loop(),
+    )
 
 
 if __name__ == "__main__":

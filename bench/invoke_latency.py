@@ -88,9 +88,13 @@ def firebox_latencies(warm: int, cold: int, data_dir: Path) -> tuple[list[float]
         code = make_zip({"app.py": HANDLER})
         names = [f"bench-{i}" for i in range(cold + 1)]
         for name in names:
-            client.create_function(FunctionName=name, Runtime=f"python{sys.version_info[0]}.{sys.version_info[1]}",
-                                   Role="arn:aws:iam::000000000000:role/bench", Handler="app.handler",
-                                   Code={"ZipFile": code})
+            client.create_function(
+                FunctionName=name,
+                Runtime=f"python{sys.version_info[0]}.{sys.version_info[1]}",
+                Role="arn:aws:iam::000000000000:role/bench",
+                Handler="app.handler",
+                Code={"ZipFile": code},
+            )
         connection = http.client.HTTPConnection("127.0.0.1", server.port)
         cold_samples = [_post(connection, f"/2015-03-31/functions/{n}/invocations", b"{}") for n in names[1:]]
         warm_samples = _series(connection, f"/2015-03-31/functions/{names[0]}/invocations", warm)
@@ -100,7 +104,9 @@ def firebox_latencies(warm: int, cold: int, data_dir: Path) -> tuple[list[float]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--warm", type=int, default=3000, help="warm invocations (and baseline round trips)")
     parser.add_argument("--cold", type=int, default=100, help="cold starts (one per fresh function)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -112,10 +118,14 @@ def main() -> None:
         }
         warm, cold = firebox_latencies(args.warm, args.cold, Path(scratch) / "data")
         rows["Firebox warm invoke"] = summary(warm)
-        rows["fresh python3 process, same handler"] = summary(fresh_interpreter(min(args.cold, 50), Path(scratch)))
+        rows["fresh python3 process, same handler"] = summary(
+            fresh_interpreter(min(args.cold, 50), Path(scratch))
+        )
         rows["Firebox cold start (process backend)"] = summary(cold)
     print_table("Synchronous invoke latency, no-op Python handler", rows)
-    overhead = rows["Firebox warm invoke"]["p50_ms"] - rows["bare loopback HTTP round trip (aiohttp)"]["p50_ms"]
+    overhead = (
+        rows["Firebox warm invoke"]["p50_ms"] - rows["bare loopback HTTP round trip (aiohttp)"]["p50_ms"]
+    )
     print(f"warm invoke p50 above the bare round trip: {overhead:.3f} ms (goal: <= 1 ms)")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

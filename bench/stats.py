@@ -29,5 +29,7 @@ def print_table(title: str, rows: dict[str, dict[str, float]]) -> None:
     for column in ("measurement", "n", "p50 ms", "p99 ms", "mean ms"):
         table.add_column(column, justify="left" if column == "measurement" else "right")
     for name, row in rows.items():
-        table.add_row(name, str(int(row["n"])), f"{row['p50_ms']:.3f}", f"{row['p99_ms']:.3f}", f"{row['mean_ms']:.3f}")
+        table.add_row(
+            name, str(int(row["n"])), f"{row['p50_ms']:.3f}", f"{row['p99_ms']:.3f}", f"{row['mean_ms']:.3f}"
+        )
     Console().print(table)

@@ -46,7 +46,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     state = SqliteStore(data / "state.db")
     code_store = CodeStore(data / "code")
     log_store = LogStore(data / "logs.db")
-    runtimes = await asyncio.to_thread(Runtimes.discover)
+    runtimes = await Runtimes.discover()
     worker = Worker(
         worker_id="local-1",
         backend=ProcessBackend(scratch / str(os.getpid())),
@@ -83,7 +83,11 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             await runner.setup()
             try:
                 await web.TCPSite(runner, settings.host, settings.port).start()
-                log.info("Firebox serves the Lambda API at %s (runtimes: %s)", settings.endpoint, ", ".join(runtimes.names))
+                log.info(
+                    "Firebox serves the Lambda API at %s (runtimes: %s)",
+                    settings.endpoint,
+                    ", ".join(runtimes.names),
+                )
                 if ready is not None:
                     ready.set()
                 await asyncio.Future()  # until cancelled

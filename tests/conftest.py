@@ -72,8 +72,12 @@ def create_function(lambda_client: Any, function_name: str) -> Callable[..., dic
     ) -> dict[str, Any]:
         code = make_zip(files or {"app.py": "def handler(event, context):\n    return event\n"}, executable)
         response: dict[str, Any] = lambda_client.create_function(
-            FunctionName=name or function_name, Runtime=runtime, Role=ROLE, Handler=handler,
-            Code={"ZipFile": code}, **extra,
+            FunctionName=name or function_name,
+            Runtime=runtime,
+            Role=ROLE,
+            Handler=handler,
+            Code={"ZipFile": code},
+            **extra,
         )
         return response
 

@@ -40,10 +40,17 @@ class FireboxServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, deadline_s: float = 30.0) -> FireboxServer:
-        command = [str(FIREBOX), "serve", "--port", str(self.port), "--data-dir", str(self.data_dir), *self.extra_args]
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        command = [
+            str(FIREBOX),
+            "serve",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            *self.extra_args,
+        ]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         limit = time.monotonic() + deadline_s
         while time.monotonic() < limit:
             if self.process.poll() is not None:
@@ -65,7 +72,9 @@ class FireboxServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-                raise RuntimeError(f"firebox serve did not stop within {deadline_s} s of signal {sig}") from None
+                raise RuntimeError(
+                    f"firebox serve did not stop within {deadline_s} s of signal {sig}"
+                ) from None
         return self.process.returncode
 
     def log(self) -> str:

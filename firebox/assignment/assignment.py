@@ -72,7 +72,9 @@ class Assignment:
             if lease.worker.is_alive(lease.env_id):
                 self._idle.setdefault(key, deque()).append((lease, self._clock()))
             return result
-        raise PlatformFailure(f"could not keep an execution environment of {config.name} alive for an invocation")
+        raise PlatformFailure(
+            f"could not keep an execution environment of {config.name} alive for an invocation"
+        )
 
     def _take_idle(self, key: _EnvKey) -> _Lease | None:
         stack = self._idle.get(key)
@@ -86,7 +88,9 @@ class Assignment:
         worker = self._placement.choose()
         return _Lease(worker, await worker.start_environment(config))
 
-    def retire(self, function: str, keep: Callable[[str, str], bool] = lambda version, revision: False) -> None:
+    def retire(
+        self, function: str, keep: Callable[[str, str], bool] = lambda version, revision: False
+    ) -> None:
         """Stop the idle environments of `function`, except those `keep(version, revision_id)` spares."""
         for key in [k for k in self._idle if k.function == function and not keep(k.version, k.revision_id)]:
             for lease, _ in self._idle.pop(key):
@@ -95,7 +99,9 @@ class Assignment:
     def _stop(self, lease: _Lease) -> None:
         if self._tasks is None:
             return
-        self._tasks.create_task(lease.worker.stop_environment(lease.env_id), name=f"assignment.stop.{lease.env_id[:8]}")
+        self._tasks.create_task(
+            lease.worker.stop_environment(lease.env_id), name=f"assignment.stop.{lease.env_id[:8]}"
+        )
 
     async def _reap_idle(self) -> None:
         while True:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,7 @@ class LogStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._batch: list[tuple[str, str, int, str]] = []
+        self._lock = threading.Lock()  # the flusher's thread and readers on the loop share the connection
         self._max_events = max_events
         self.dropped = 0
 
@@ -69,16 +71,27 @@ class LogStore:
         self._batch.append((group, stream, ts, message))
 
     def flush(self) -> None:
-        if not self._batch:
-            return
-        batch, self._batch = self._batch, []
-        with self._db:
-            self._db.executemany("INSERT INTO events (grp, stream, ts, message) VALUES (?, ?, ?, ?)", batch)
+        """Write out every line appended so far (from the loop, or from the flusher's thread)."""
+        with self._lock:
+            # Taking the batch under the lock keeps the order of ids the order of appends.
+            batch, self._batch = self._batch, []
+            if not batch:
+                return
+            with self._db:
+                self._db.executemany(
+                    "INSERT INTO events (grp, stream, ts, message) VALUES (?, ?, ?, ?)", batch
+                )
         if self.dropped:
-            log.warning("log store dropped %d lines: functions wrote faster than the disk took them", self.dropped)
+            log.warning(
+                "log store dropped %d lines: functions wrote faster than the disk took them", self.dropped
+            )
             self.dropped = 0
 
     def _trim(self) -> None:
+        with self._lock:
+            self._delete_oldest()
+
+    def _delete_oldest(self) -> None:
         newest = self._db.execute("SELECT MAX(id) FROM events").fetchone()[0]
         if newest is not None and newest > self._max_events:
             self._db.execute("DELETE FROM events WHERE id <= ?", (newest - self._max_events,))
@@ -89,10 +102,11 @@ class LogStore:
             ticks = 0
             while True:
                 await asyncio.sleep(_FLUSH_INTERVAL_S)
-                self.flush()
+                # SQLite lets go of the GIL while it writes: a thread keeps the event loop free meanwhile.
+                await asyncio.to_thread(self.flush)
                 ticks += 1
                 if ticks % 600 == 0:
-                    self._trim()
+                    await asyncio.to_thread(self._trim)
         finally:
             self.flush()
 
@@ -120,22 +134,26 @@ class LogStore:
             args.append(contains)
         sql += " ORDER BY id LIMIT ?"
         args.append(limit)
-        return [LogEvent(i, g, s, t, t, m) for i, g, s, t, m in self._db.execute(sql, args)]
+        with self._lock:
+            return [LogEvent(i, g, s, t, t, m) for i, g, s, t, m in self._db.execute(sql, args)]
 
     def streams(self, group: str) -> list[LogStream]:
         self.flush()
-        rows = self._db.execute(
-            "SELECT stream, MIN(ts), MAX(ts), SUM(LENGTH(message)) FROM events WHERE grp = ? GROUP BY stream "
-            "ORDER BY MAX(ts) DESC",
-            (group,),
-        )
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT stream, MIN(ts), MAX(ts), SUM(LENGTH(message)) FROM events WHERE grp = ? GROUP BY stream "
+                "ORDER BY MAX(ts) DESC",
+                (group,),
+            ).fetchall()
         return [LogStream(name, first, last, size) for name, first, last, size in rows]
 
     def groups(self, prefix: str = "") -> list[str]:
         self.flush()
-        rows = self._db.execute(
-            "SELECT DISTINCT grp FROM events WHERE grp >= ? AND grp < ? ORDER BY grp", (prefix, prefix + "\U0010ffff")
-        )
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT grp FROM events WHERE grp >= ? AND grp < ? ORDER BY grp",
+                (prefix, prefix + "\U0010ffff"),
+            ).fetchall()
         return [row[0] for row in rows]
 
     def close(self) -> None:

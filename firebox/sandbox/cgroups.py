@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from dataclasses import dataclass
 from pathlib import Path
 
 _CONTROLLERS = ("memory", "pids")
@@ -45,11 +44,12 @@ def _own_v1_paths() -> dict[str, str]:
     return paths
 
 
-@dataclass(frozen=True, slots=True)
 class SandboxCgroup:
     """One sandbox's groups: a directory per controller."""
 
-    dirs: dict[str, Path]
+    def __init__(self, dirs: dict[str, Path]) -> None:
+        self.dirs = dirs
+        self._peak_fd: int | None = None
 
     def procs_files(self) -> list[Path]:
         return [d / "cgroup.procs" for d in self.dirs.values()]
@@ -66,8 +66,11 @@ class SandboxCgroup:
         return 0
 
     def peak_memory(self) -> int:
+        # Read after every invocation: keeping the file open saves an open() of a cgroupfs file each time.
         try:
-            return int((self.dirs["memory"] / "memory.max_usage_in_bytes").read_text())
+            if self._peak_fd is None:
+                self._peak_fd = os.open(self.dirs["memory"] / "memory.max_usage_in_bytes", os.O_RDONLY)
+            return int(os.pread(self._peak_fd, 32, 0))
         except (OSError, ValueError):
             return 0
 
@@ -85,6 +88,9 @@ class SandboxCgroup:
 
     def remove(self) -> bool:
         """Remove the groups; False while a process is still in one (it is still dying)."""
+        if self._peak_fd is not None:
+            os.close(self._peak_fd)
+            self._peak_fd = None
         removed = True
         for directory in self.dirs.values():
             try:

@@ -8,8 +8,8 @@ memory and process limits still hold; elsewhere they do not, and the backend say
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import contextlib
+import ctypes
 import logging
 import os
 import shutil

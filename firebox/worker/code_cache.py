@@ -32,7 +32,9 @@ class CodeCache:
         # Concurrent cold starts of one function share a single unpack.
         task = self._unpacking.get(digest)
         if task is None:
-            task = asyncio.create_task(asyncio.to_thread(self._unpack, digest, target), name=f"unpack.{digest[:12]}")
+            task = asyncio.create_task(
+                asyncio.to_thread(self._unpack, digest, target), name=f"unpack.{digest[:12]}"
+            )
             self._unpacking[digest] = task
             task.add_done_callback(lambda _: self._unpacking.pop(digest, None))
         return await asyncio.shield(task)

@@ -144,7 +144,9 @@ class Environment:
 
     def _move(self, new: EnvState) -> None:
         if new not in _ALLOWED[self.state]:
-            raise InvalidTransition(f"environment {self.env_id} cannot go from {self.state.value} to {new.value}")
+            raise InvalidTransition(
+                f"environment {self.env_id} cannot go from {self.state.value} to {new.value}"
+            )
         self.state = new
 
     def attach(self, sandbox: Sandbox) -> None:
@@ -207,7 +209,9 @@ class Environment:
         except TimeoutError:
             self._kill()
             return _Outcome(
-                _error_payload("Sandbox.Timedout", f"INIT phase timed out after {INIT_TIMEOUT_S:.2f} seconds"),
+                _error_payload(
+                    "Sandbox.Timedout", f"INIT phase timed out after {INIT_TIMEOUT_S:.2f} seconds"
+                ),
                 "Sandbox.Timedout",
             )
         return None
@@ -220,11 +224,17 @@ class Environment:
         self._deliveries.put_nowait((invocation, int(time.time() * 1000 + timeout_s * 1000)))
         try:
             async with asyncio.timeout(timeout_s):
-                done, _ = await asyncio.wait((self._outcome, self._exited), return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    (self._outcome, self._exited), return_when=asyncio.FIRST_COMPLETED
+                )
         except TimeoutError:
             self._kill()
-            message = f"RequestId: {invocation.request_id} Error: Task timed out after {timeout_s:.2f} seconds"
-            self._logs.platform(f"{_utc_now()} {invocation.request_id} Task timed out after {timeout_s:.2f} seconds")
+            message = (
+                f"RequestId: {invocation.request_id} Error: Task timed out after {timeout_s:.2f} seconds"
+            )
+            self._logs.platform(
+                f"{_utc_now()} {invocation.request_id} Task timed out after {timeout_s:.2f} seconds"
+            )
             return _Outcome(_error_payload("Sandbox.Timedout", message), "Sandbox.Timedout"), "timeout"
         finally:
             self._current = None

@@ -117,7 +117,9 @@ class RuntimeApiServer:
             if not self._client.respond_too_large(request_id):
                 return _unknown_request(request_id)
             return _json_error(
-                413, "RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+                413,
+                "RequestEntityTooLarge",
+                f"Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
             )
         if not self._client.respond(request_id, body):
             return _unknown_request(request_id)
@@ -135,4 +137,3 @@ class RuntimeApiServer:
 
 def _unknown_request(request_id: str) -> web.Response:
     return _json_error(400, "InvalidRequestID", f"Invalid request ID: {request_id}")
-

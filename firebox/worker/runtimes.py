@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,8 @@ from pathlib import Path
 from firebox.runtime import PYTHON_BOOTSTRAP
 
 PROVIDED_RUNTIMES = ("provided", "provided.al2", "provided.al2023")
-_PYTHON_MINORS = range(8, 20)
+_PYTHON_MINORS = range(9, 20)  # the built-in runtime client needs 3.9 or newer
+_PROBE_DEADLINE_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,15 +23,29 @@ class Runtimes:
     pythons: dict[str, str]
 
     @classmethod
-    def discover(cls) -> Runtimes:
-        pythons = {f"python{sys.version_info.major}.{sys.version_info.minor}": sys.executable}
+    async def discover(cls) -> Runtimes:
+        """Interpreters on PATH, then those pyenv installed (a shim on PATH may not run its version).
+
+        Firebox's own Python version runs on the interpreter Firebox's virtualenv was made from, so the
+        packages Firebox itself depends on are not visible to functions.
+        """
+        own = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        candidates: dict[str, list[str]] = {own: [getattr(sys, "_base_executable", sys.executable)]}
+        pyenv_versions = sorted(_pyenv_root().glob("versions/3.*/bin"), reverse=True)
         for minor in _PYTHON_MINORS:
             name = f"python3.{minor}"
-            if name in pythons:
-                continue
-            found = shutil.which(name)
-            if found is not None and _answers_as(found, minor):
-                pythons[name] = found
+            found = [shutil.which(name), *(str(d / name) for d in pyenv_versions if (d / name).exists())]
+            candidates.setdefault(name, []).extend(path for path in found if path is not None)
+        probes = {
+            (name, path): asyncio.create_task(_answers_as(path, int(name.split(".")[1])))
+            for name, paths in candidates.items()
+            for path in dict.fromkeys(paths)
+        }
+        await asyncio.gather(*probes.values())
+        pythons: dict[str, str] = {}
+        for (name, path), probe in probes.items():
+            if name not in pythons and probe.result():
+                pythons[name] = path
         return cls(pythons)
 
     @property
@@ -42,24 +58,36 @@ class Runtimes:
     def command(self, runtime: str, task_root: Path) -> tuple[str, ...]:
         if runtime in PROVIDED_RUNTIMES:
             return (str(task_root / "bootstrap"),)
-        # -s: the user's site directory is not the function's business; the code and layers are on sys.path.
-        return (self.pythons[runtime], "-s", str(PYTHON_BOOTSTRAP))
+        # -S: no site processing at start (the bootstrap puts the installed packages on sys.path itself).
+        return (self.pythons[runtime], "-S", str(PYTHON_BOOTSTRAP))
 
     def execution_env(self, runtime: str) -> str:
         """AWS_EXECUTION_ENV as Lambda sets it (custom runtimes get none)."""
         return "" if runtime in PROVIDED_RUNTIMES else f"AWS_Lambda_{runtime}"
 
 
-def _answers_as(interpreter: str, minor: int) -> bool:
-    """Whether the executable really runs (pyenv shims exist for versions that are not selected)."""
+def _pyenv_root() -> Path:
+    return Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+
+
+async def _answers_as(interpreter: str, minor: int) -> bool:
+    """Whether the executable really runs that version (pyenv shims exist for versions not selected)."""
     try:
-        done = subprocess.run(
-            [interpreter, "-c", "import sys; print(sys.version_info[1])"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
+        process = await asyncio.create_subprocess_exec(
+            interpreter,
+            "-S",
+            "-c",
+            "import sys; print(sys.version_info[1])",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
         )
-    except (OSError, subprocess.TimeoutExpired):
+    except OSError:
         return False
-    return done.returncode == 0 and done.stdout.strip() == str(minor)
+    try:
+        async with asyncio.timeout(_PROBE_DEADLINE_S):
+            out, _ = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return False
+    return process.returncode == 0 and out.strip() == str(minor).encode()

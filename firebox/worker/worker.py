@@ -11,8 +11,10 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from firebox.errors import EnvironmentGone, SandboxStartFailed
 from firebox.observability import LogStore
@@ -70,14 +72,17 @@ class Worker:
                 await asyncio.Future()  # until cancelled
         finally:
             self._tasks = None
-            await asyncio.gather(*(env.destroy() for env in self._environments.values()), return_exceptions=True)
+            await asyncio.gather(
+                *(env.destroy() for env in self._environments.values()), return_exceptions=True
+            )
             self._environments.clear()
             await self._backend.close()
 
-    def _spawn(self, coroutine: object, name: str) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
         if self._tasks is None:
+            coroutine.close()
             raise EnvironmentGone("the worker is not running")
-        self._tasks.create_task(coroutine, name=name)  # type: ignore[arg-type]
+        self._tasks.create_task(coroutine, name=name)
 
     async def start_environment(self, config: FunctionConfig) -> str:
         """Start a new environment for `config`; it initialises while the caller goes on."""

@@ -162,7 +162,9 @@ def test_log_tail_has_the_invocation_lines(lambda_client: Any, handlers: str) ->
     lines = tail.splitlines()
     assert lines[0] == f"START RequestId: {request_id} Version: $LATEST"
     assert "line one" in lines and "line two" in lines
-    assert any(line.startswith("[WARNING]") and line.endswith("a warning") and request_id in line for line in lines)
+    assert any(
+        line.startswith("[WARNING]") and line.endswith("a warning") and request_id in line for line in lines
+    )
     assert lines[-2] == f"END RequestId: {request_id}"
     report = lines[-1].split("\t")
     assert report[0] == f"REPORT RequestId: {request_id}"
@@ -233,7 +235,9 @@ def test_versions_and_weighted_alias(lambda_client: Any, create_function: Any, f
     lambda_client.publish_version(FunctionName=function_name)
     lambda_client.update_function_code(
         FunctionName=function_name,
-        ZipFile=__import__("tests.zips", fromlist=["make_zip"]).make_zip({"app.py": "def handler(e, c):\n    return 'two'\n"}),
+        ZipFile=__import__("tests.zips", fromlist=["make_zip"]).make_zip(
+            {"app.py": "def handler(e, c):\n    return 'two'\n"}
+        ),
     )
     lambda_client.get_waiter("function_updated_v2").wait(FunctionName=function_name)
     lambda_client.publish_version(FunctionName=function_name)
@@ -241,7 +245,9 @@ def test_versions_and_weighted_alias(lambda_client: Any, create_function: Any, f
     assert _payload(lambda_client.invoke(FunctionName=function_name, Qualifier="2")) == "two"
     assert _payload(lambda_client.invoke(FunctionName=f"{function_name}:1")) == "one"
     lambda_client.create_alias(
-        FunctionName=function_name, Name="live", FunctionVersion="1",
+        FunctionName=function_name,
+        Name="live",
+        FunctionVersion="1",
         RoutingConfig={"AdditionalVersionWeights": {"2": 0.3}},
     )
     executed: Counter[str] = Counter()

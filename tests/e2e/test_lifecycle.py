@@ -53,19 +53,41 @@ def _wait_until(condition: Callable[[], bool], deadline_s: float = 15.0) -> None
 @pytest.mark.parametrize(
     ("files", "handler", "error_type", "message"),
     [
-        ({"app.py": "def handler(e, c): pass\n"}, "missing.handler", "Runtime.ImportModuleError",
-         "Unable to import module 'missing': No module named 'missing'"),
-        ({"app.py": "def handler(e, c): pass\n"}, "app.nothere", "Runtime.HandlerNotFound",
-         "Handler 'nothere' missing on module 'app'"),
-        ({"app.py": "def handler(e, c) pass\n"}, "app.handler", "Runtime.UserCodeSyntaxError", "Syntax error in module 'app'"),
-        ({"app.py": "import nosuchpackage\n"}, "app.handler", "Runtime.ImportModuleError",
-         "Unable to import module 'app': No module named 'nosuchpackage'"),
+        (
+            {"app.py": "def handler(e, c): pass\n"},
+            "missing.handler",
+            "Runtime.ImportModuleError",
+            "Unable to import module 'missing': No module named 'missing'",
+        ),
+        (
+            {"app.py": "def handler(e, c): pass\n"},
+            "app.nothere",
+            "Runtime.HandlerNotFound",
+            "Handler 'nothere' missing on module 'app'",
+        ),
+        (
+            {"app.py": "def handler(e, c) pass\n"},
+            "app.handler",
+            "Runtime.UserCodeSyntaxError",
+            "Syntax error in module 'app'",
+        ),
+        (
+            {"app.py": "import nosuchpackage\n"},
+            "app.handler",
+            "Runtime.ImportModuleError",
+            "Unable to import module 'app': No module named 'nosuchpackage'",
+        ),
         ({"app.py": "raise RuntimeError('init broke')\n"}, "app.handler", "RuntimeError", "init broke"),
     ],
 )
 def test_init_errors(
-    lambda_client: Any, create_function: Any, function_name: str,
-    files: dict[str, str], handler: str, error_type: str, message: str,
+    lambda_client: Any,
+    create_function: Any,
+    function_name: str,
+    files: dict[str, str],
+    handler: str,
+    error_type: str,
+    message: str,
 ) -> None:
     create_function(files, handler=handler)
     for _ in range(2):  # a failed init leaves nothing behind: the next invoke tries afresh
@@ -84,9 +106,12 @@ def test_init_is_capped_at_10_seconds(lambda_client: Any, create_function: Any, 
     assert _payload(response)["errorType"] == "Sandbox.Timedout"
 
 
-def test_timeout_kills_and_the_next_invoke_works(lambda_client: Any, create_function: Any, function_name: str) -> None:
+def test_timeout_kills_and_the_next_invoke_works(
+    lambda_client: Any, create_function: Any, function_name: str
+) -> None:
     create_function(
-        {"app.py": "import time\nSTARTS = 0\ndef handler(e, c):\n    time.sleep(e['s'])\n    return 'ok'\n"}, Timeout=1
+        {"app.py": "import time\nSTARTS = 0\ndef handler(e, c):\n    time.sleep(e['s'])\n    return 'ok'\n"},
+        Timeout=1,
     )
     response = lambda_client.invoke(FunctionName=function_name, Payload=b'{"s": 5}', LogType="Tail")
     assert response["FunctionError"] == "Unhandled"
@@ -98,7 +123,9 @@ def test_timeout_kills_and_the_next_invoke_works(lambda_client: Any, create_func
 
 
 def test_crash_is_a_runtime_exit_error(lambda_client: Any, create_function: Any, function_name: str) -> None:
-    create_function({"app.py": "import os\ndef handler(e, c):\n    if e.get('die'): os._exit(3)\n    return 'alive'\n"})
+    create_function(
+        {"app.py": "import os\ndef handler(e, c):\n    if e.get('die'): os._exit(3)\n    return 'alive'\n"}
+    )
     response = lambda_client.invoke(FunctionName=function_name, Payload=b'{"die": true}')
     error = _payload(response)
     assert error["errorType"] == "Runtime.ExitError"
@@ -106,12 +133,18 @@ def test_crash_is_a_runtime_exit_error(lambda_client: Any, create_function: Any,
     assert _payload(lambda_client.invoke(FunctionName=function_name)) == "alive"
 
 
-def test_memory_limit_is_enforced(lambda_client: Any, create_function: Any, function_name: str, server: FireboxServer) -> None:
+def test_memory_limit_is_enforced(
+    lambda_client: Any, create_function: Any, function_name: str, server: FireboxServer
+) -> None:
     create_function(
-        {"app.py": "def handler(e, c):\n    block = bytearray(e['mb'] * 1024 * 1024)\n    return len(block)\n"},
+        {
+            "app.py": "def handler(e, c):\n    block = bytearray(e['mb'] * 1024 * 1024)\n    return len(block)\n"
+        },
         MemorySize=128,
     )
-    assert _payload(lambda_client.invoke(FunctionName=function_name, Payload=b'{"mb": 32}')) == 32 * 1024 * 1024
+    assert (
+        _payload(lambda_client.invoke(FunctionName=function_name, Payload=b'{"mb": 32}')) == 32 * 1024 * 1024
+    )
     response = lambda_client.invoke(FunctionName=function_name, Payload=b'{"mb": 256}', LogType="Tail")
     assert response["FunctionError"] == "Unhandled"
     error = _payload(response)
@@ -127,8 +160,11 @@ def test_idle_environments_are_reaped(start_server: Callable[..., FireboxServer]
     server = start_server("--keep-alive", "0.5")
     client = server.client()
     client.create_function(
-        FunctionName="reaped", Runtime="python3.11", Role="arn:aws:iam::000000000000:role/x",
-        Handler="app.handler", Code={"ZipFile": make_zip({"app.py": "def handler(e, c): return 1\n"})},
+        FunctionName="reaped",
+        Runtime="python3.11",
+        Role="arn:aws:iam::000000000000:role/x",
+        Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": "def handler(e, c): return 1\n"})},
     )
     client.invoke(FunctionName="reaped")
     assert server.process is not None
@@ -136,17 +172,28 @@ def test_idle_environments_are_reaped(start_server: Callable[..., FireboxServer]
     _wait_until(lambda: not _descendants(server.process.pid))  # type: ignore[union-attr]
 
 
-def test_update_sends_new_invokes_to_new_environments(lambda_client: Any, create_function: Any, function_name: str) -> None:
+def test_update_sends_new_invokes_to_new_environments(
+    lambda_client: Any, create_function: Any, function_name: str, server: FireboxServer
+) -> None:
     create_function(
-        {"app.py": "import time\ndef handler(e, c):\n    time.sleep(e.get('s', 0))\n    return 'old'\n"}, Timeout=10
+        {"app.py": "import time\ndef handler(e, c):\n    time.sleep(e.get('s', 0))\n    return 'old'\n"},
+        Timeout=10,
     )
     assert _payload(lambda_client.invoke(FunctionName=function_name)) == "old"
     results: list[Any] = []
     slow = threading.Thread(
-        target=lambda: results.append(_payload(lambda_client.invoke(FunctionName=function_name, Payload=b'{"s": 2}')))
+        target=lambda: results.append(
+            _payload(lambda_client.invoke(FunctionName=function_name, Payload=b'{"s": 2}'))
+        )
     )
     slow.start()
-    time.sleep(0.5)  # the slow invocation must be in flight before the update; nothing to await across processes
+    logs = server.client("logs")
+
+    def slow_one_started() -> bool:
+        found = logs.filter_log_events(logGroupName=f"/aws/lambda/{function_name}", filterPattern='"START"')
+        return len(found["events"]) == 2
+
+    _wait_until(slow_one_started)
     lambda_client.update_function_code(
         FunctionName=function_name, ZipFile=make_zip({"app.py": "def handler(e, c):\n    return 'new'\n"})
     )
@@ -166,8 +213,10 @@ def test_huge_output_is_truncated_and_memory_stays_bounded(
         return int(line.split()[1]) // 1024
 
     create_function(
-        {"app.py": "import sys\ndef handler(e, c):\n    line = 'y' * 1023 + '\\n'\n"
-                   "    for _ in range(100 * 1024):\n        sys.stdout.write(line)\n    return 'printed'\n"},
+        {
+            "app.py": "import sys\ndef handler(e, c):\n    line = 'y' * 1023 + '\\n'\n"
+            "    for _ in range(100 * 1024):\n        sys.stdout.write(line)\n    return 'printed'\n"
+        },
         Timeout=120,
     )
     before = rss_mb()
@@ -182,8 +231,11 @@ def test_ctrl_c_ends_every_sandbox(start_server: Callable[..., FireboxServer]) -
     server = start_server()
     client = server.client()
     client.create_function(
-        FunctionName="stays", Runtime="python3.11", Role="arn:aws:iam::000000000000:role/x",
-        Handler="app.handler", Code={"ZipFile": make_zip({"app.py": "def handler(e, c): return 1\n"})},
+        FunctionName="stays",
+        Runtime="python3.11",
+        Role="arn:aws:iam::000000000000:role/x",
+        Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": "def handler(e, c): return 1\n"})},
     )
     client.invoke(FunctionName="stays")
     assert server.process is not None

@@ -34,7 +34,9 @@ while True:
 
 @pytest.mark.parametrize("runtime", ["provided.al2023", "provided.al2"])
 def test_custom_bootstrap(lambda_client: Any, create_function: Any, function_name: str, runtime: str) -> None:
-    create_function({"bootstrap": CUSTOM_BOOTSTRAP}, handler="my.handler", runtime=runtime, executable=("bootstrap",))
+    create_function(
+        {"bootstrap": CUSTOM_BOOTSTRAP}, handler="my.handler", runtime=runtime, executable=("bootstrap",)
+    )
     response = lambda_client.invoke(FunctionName=function_name, Payload=b'{"a": 1}', LogType="Tail")
     body = json.loads(response["Payload"].read())
     assert body["handler"] == "my.handler"
@@ -42,7 +44,9 @@ def test_custom_bootstrap(lambda_client: Any, create_function: Any, function_nam
     assert "custom runtime handled" in base64.b64decode(response["LogResult"]).decode()
 
 
-def test_missing_bootstrap_is_an_invalid_entrypoint(lambda_client: Any, create_function: Any, function_name: str) -> None:
+def test_missing_bootstrap_is_an_invalid_entrypoint(
+    lambda_client: Any, create_function: Any, function_name: str
+) -> None:
     create_function({"README": "no bootstrap here"}, handler="x", runtime="provided.al2023")
     response = lambda_client.invoke(FunctionName=function_name)
     assert response["FunctionError"] == "Unhandled"
@@ -51,29 +55,41 @@ def test_missing_bootstrap_is_an_invalid_entrypoint(lambda_client: Any, create_f
 
 def test_awslambdaric_unmodified(lambda_client: Any, create_function: Any, function_name: str) -> None:
     bootstrap = f'#!/bin/sh\nexec {sys.executable} -m awslambdaric "$_HANDLER"\n'
-    handler = "import os\ndef handler(event, context):\n    print('ric says hi')\n" \
-              "    return {'ric': True, 'rid': context.aws_request_id, 'event': event}\n"
-    create_function({"bootstrap": bootstrap, "app.py": handler}, handler="app.handler",
-                    runtime="provided.al2023", executable=("bootstrap",))
+    handler = (
+        "import os\ndef handler(event, context):\n    print('ric says hi')\n"
+        "    return {'ric': True, 'rid': context.aws_request_id, 'event': event}\n"
+    )
+    create_function(
+        {"bootstrap": bootstrap, "app.py": handler},
+        handler="app.handler",
+        runtime="provided.al2023",
+        executable=("bootstrap",),
+    )
     for n in range(2):
-        response = lambda_client.invoke(FunctionName=function_name, Payload=json.dumps({"n": n}), LogType="Tail")
+        response = lambda_client.invoke(
+            FunctionName=function_name, Payload=json.dumps({"n": n}), LogType="Tail"
+        )
         body = json.loads(response["Payload"].read())
         assert body == {"ric": True, "rid": response["ResponseMetadata"]["RequestId"], "event": {"n": n}}
         assert "ric says hi" in base64.b64decode(response["LogResult"]).decode()
 
 
-def test_awslambdaric_reports_handler_errors(lambda_client: Any, create_function: Any, function_name: str) -> None:
+def test_awslambdaric_reports_handler_errors(
+    lambda_client: Any, create_function: Any, function_name: str
+) -> None:
     bootstrap = f'#!/bin/sh\nexec {sys.executable} -m awslambdaric "$_HANDLER"\n'
-    create_function({"bootstrap": bootstrap, "app.py": "def handler(e, c):\n    raise KeyError('k')\n"},
-                    handler="app.handler", runtime="provided.al2023", executable=("bootstrap",))
+    create_function(
+        {"bootstrap": bootstrap, "app.py": "def handler(e, c):\n    raise KeyError('k')\n"},
+        handler="app.handler",
+        runtime="provided.al2023",
+        executable=("bootstrap",),
+    )
     response = lambda_client.invoke(FunctionName=function_name)
     assert response["FunctionError"] == "Unhandled"
     assert json.loads(response["Payload"].read())["errorType"] == "KeyError"
 
 
-def test_powertools_logger_bundled_in_the_zip(
-    lambda_client: Any, tmp_path: Path, function_name: str
-) -> None:
+def test_powertools_logger_bundled_in_the_zip(lambda_client: Any, tmp_path: Path, function_name: str) -> None:
     package = tmp_path / "package"
     package.mkdir()
     for name in ("aws_lambda_powertools", "jmespath", "typing_extensions.py"):
@@ -91,8 +107,12 @@ def test_powertools_logger_bundled_in_the_zip(
         "    return 'ok'\n"
     )
     lambda_client.create_function(
-        FunctionName=function_name, Runtime="python3.11", Role="arn:aws:iam::000000000000:role/x",
-        Handler="app.handler", Code={"ZipFile": zip_directory(package)}, Timeout=30,
+        FunctionName=function_name,
+        Runtime="python3.11",
+        Role="arn:aws:iam::000000000000:role/x",
+        Handler="app.handler",
+        Code={"ZipFile": zip_directory(package)},
+        Timeout=30,
     )
     response = lambda_client.invoke(FunctionName=function_name, Payload=b'{"order": 7}', LogType="Tail")
     assert "FunctionError" not in response, response["Payload"].read()
@@ -104,3 +124,27 @@ def test_powertools_logger_bundled_in_the_zip(
     assert record["function_name"] == function_name
     assert record["function_request_id"] == response["ResponseMetadata"]["RequestId"]
     assert record["cold_start"] is True
+
+
+@pytest.mark.parametrize("minor", [9, 10, 11, 12, 13])
+def test_python_runtime_runs_its_version(
+    lambda_client: Any, create_function: Any, function_name: str, minor: int
+) -> None:
+    runtime = f"python3.{minor}"
+    try:
+        create_function(
+            {"app.py": "import sys\ndef handler(e, c):\n    return list(sys.version_info[:2])\n"},
+            runtime=runtime,
+        )
+    except lambda_client.exceptions.InvalidParameterValueException:
+        pytest.skip(f"{runtime} is not installed on this host")
+    response = lambda_client.invoke(FunctionName=function_name)
+    assert json.loads(response["Payload"].read()) == [3, minor]
+
+
+def test_firebox_own_packages_are_not_visible(
+    lambda_client: Any, create_function: Any, function_name: str
+) -> None:
+    create_function({"app.py": "def handler(e, c):\n    import aiohttp\n"})
+    response = lambda_client.invoke(FunctionName=function_name)
+    assert json.loads(response["Payload"].read())["errorType"] == "ModuleNotFoundError"

@@ -1,12 +1,15 @@
 """The Runtime API (2018-06-01) as seen from inside an execution environment.
 
 One keep-alive HTTP/1.1 connection carries every request: the worker's API server lives on the same
-machine, so a new TCP handshake per call would be most of the per-invoke cost.
+machine, so a new TCP handshake per call would be most of the per-invoke cost. The HTTP is spoken by
+`_Connection`, a minimal client for exactly this server, rather than http.client: on the warm path
+http.client's header parsing cost about 60 us per response, and importing it (with ssl and email)
+added to every cold start (bench/invoke_latency.py measures both).
 """
 
 from __future__ import annotations
 
-import http.client
+import socket
 from typing import NamedTuple
 
 _BASE = "/2018-06-01/runtime"
@@ -20,9 +23,114 @@ _NO_HEADERS: dict[str, str] = {}
 _CONTENT_TYPE_HEADERS = {
     content_type: {"Content-Type": content_type} for content_type in (_JSON, "application/unknown")
 }
+_MAX_HEAD_BYTES = 65536
+
+
+class _Disconnected(ConnectionError):
+    """The server closed the connection before answering."""
+
+
 # The server may close an idle keep-alive connection at any moment; a request that fails this way on
 # a reused connection never reached the server, so it is sent once more on a fresh one.
-_STALE_CONNECTION = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+_STALE_CONNECTION = (_Disconnected, ConnectionResetError, BrokenPipeError)
+
+
+class _ProtocolError(Exception):
+    """The server's answer was not HTTP/1.1 as this client understands it."""
+
+
+class _Connection:
+    """HTTP/1.1 over one TCP connection, opened on first use and again after a close."""
+
+    def __init__(self, address: str) -> None:
+        host, _, port = address.rpartition(":")
+        self._peer = (host, int(port))
+        self._host_header = address.encode("latin-1")
+        self.sock: socket.socket | None = None
+        self._buffer = b""
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        self._buffer = b""
+
+    def exchange(
+        self, method: str, path: str, payload: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes, dict[str, str]]:
+        if self.sock is None:
+            # No timeout: GET next blocks for as long as the function sits idle, and a handler calling
+            # socket.setdefaulttimeout() must not give our socket a deadline.
+            self.sock = socket.create_connection(self._peer, timeout=None)
+            self.sock.settimeout(None)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        body = payload or b""
+        head = [
+            f"{method} {path} HTTP/1.1\r\nHost: ".encode("latin-1"),
+            self._host_header,
+            b"\r\nContent-Length: ",
+            str(len(body)).encode("latin-1"),
+            b"\r\n",
+        ]
+        for name, value in headers.items():
+            head.append(f"{name}: {value}\r\n".encode("latin-1"))
+        head.append(b"\r\n")
+        self.sock.sendall(b"".join(head) + body if len(body) < 65536 else b"".join(head))
+        if len(body) >= 65536:
+            self.sock.sendall(body)
+        return self._read_response()
+
+    def _receive(self) -> bytes:
+        assert self.sock is not None
+        chunk = self.sock.recv(262144)
+        if not chunk:
+            raise _Disconnected("the Runtime API closed the connection")
+        return chunk
+
+    def _read_response(self) -> tuple[int, bytes, dict[str, str]]:
+        data = self._buffer
+        while True:
+            end = data.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            if len(data) > _MAX_HEAD_BYTES:
+                raise _ProtocolError("response head too large")
+            data += self._receive()
+        lines = data[:end].decode("latin-1").split("\r\n")
+        rest = data[end + 4 :]
+        parts = lines[0].split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
+            raise _ProtocolError(f"bad status line {lines[0]!r}")
+        status = int(parts[1])
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            body, rest = self._read_chunked(rest)
+        else:
+            length = int(headers.get("content-length", "0"))
+            while len(rest) < length:
+                rest += self._receive()
+            body, rest = rest[:length], rest[length:]
+        self._buffer = rest
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, body, headers
+
+    def _read_chunked(self, data: bytes) -> tuple[bytes, bytes]:
+        body = bytearray()
+        while True:
+            while b"\r\n" not in data:
+                data += self._receive()
+            size_line, _, data = data.partition(b"\r\n")
+            size = int(size_line.split(b";", 1)[0], 16)
+            while len(data) < size + 2:
+                data += self._receive()
+            body += data[:size]
+            data = data[size + 2 :]
+            if size == 0:
+                return bytes(body), data
 
 
 class RuntimeApiError(Exception):
@@ -48,7 +156,7 @@ class RuntimeApiClient:
     def __init__(self, address: str) -> None:
         # timeout=None, not the default: GET next blocks for as long as the function sits idle, and a
         # handler calling socket.setdefaulttimeout() must not give our socket a deadline.
-        self._conn = http.client.HTTPConnection(address, timeout=None)
+        self._conn = _Connection(address)
         self._address = address
 
     def close(self) -> None:
@@ -98,22 +206,12 @@ class RuntimeApiClient:
         reused = conn.sock is not None
         try:
             try:
-                return self._exchange(method, path, payload, headers)
+                return conn.exchange(method, path, payload, headers)
             except _STALE_CONNECTION:
                 if not reused:
                     raise
                 conn.close()
-                return self._exchange(method, path, payload, headers)
-        except (OSError, http.client.HTTPException) as exc:
+                return conn.exchange(method, path, payload, headers)
+        except (OSError, _ProtocolError, ValueError) as exc:
             conn.close()
             raise RuntimeApiError(f"{method} http://{self._address}{path} failed: {exc!r}") from exc
-
-    def _exchange(
-        self, method: str, path: str, payload: bytes | None, headers: dict[str, str]
-    ) -> tuple[int, bytes, dict[str, str]]:
-        conn = self._conn
-        conn.request(method, path, payload, headers)
-        response = conn.getresponse()
-        body = response.read()
-        # Header names are case-insensitive; one lowered dict beats repeated scans of the message.
-        return response.status, body, {name.lower(): value for name, value in response.getheaders()}

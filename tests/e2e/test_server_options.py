@@ -1,0 +1,24 @@
+"""Options of `firebox serve` that change what functions see."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from tests.server_process import FireboxServer
+from tests.zips import make_zip
+
+
+def test_region_and_account_are_configurable(start_server: Callable[..., FireboxServer]) -> None:
+    server = start_server("--region", "eu-west-1", "--account-id", "123456789012")
+    client = server.client()
+    created = client.create_function(
+        FunctionName="where",
+        Runtime="python3.11",
+        Role="arn:aws:iam::123456789012:role/x",
+        Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": "import os\ndef handler(e, c):\n    return [os.environ['AWS_REGION'], c.invoked_function_arn]\n"})},
+    )
+    assert created["FunctionArn"] == "arn:aws:lambda:eu-west-1:123456789012:function:where"
+    reply = json.loads(client.invoke(FunctionName="where")["Payload"].read())
+    assert reply == ["eu-west-1", "arn:aws:lambda:eu-west-1:123456789012:function:where"]
