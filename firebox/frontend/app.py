@@ -18,7 +18,7 @@ from firebox.frontend.logs_api import LogsApi
 from firebox.frontend.protocol import ServiceApi, parse_request, serialize_result
 from firebox.frontend.versions import Versions
 
-MAX_REQUEST_BYTES = 70_000_000  # a 50 MB zip, base64-encoded in a CreateFunction body, fits
+MAX_REQUEST_BYTES = 69_905_067  # AWS: a request must be smaller than this (4/3 of 50 MB: a base64-encoded zip)
 _CODE_PATH = re.compile(r"^/firebox/code/([0-9a-f]{64})\.zip$")
 
 
@@ -26,13 +26,14 @@ class LambdaApi:
     def __init__(self, frontend: Frontend) -> None:
         self._frontend = frontend
         self._operations: dict[str, Operation] = {}
-        for resource in (Functions(frontend), Versions(frontend), Aliases(frontend), Invoke(frontend), Account(frontend)):
+        resources = (Functions(frontend), Versions(frontend), Aliases(frontend), Invoke(frontend), Account(frontend))
+        for resource in resources:
             self._operations.update(resource.operations())
         self._api = ServiceApi("lambda", self._operations)
         self._logs = LogsApi(frontend.log_store)
 
     def application(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_REQUEST_BYTES, handler_args={"access_log": None})
+        app = web.Application(client_max_size=MAX_REQUEST_BYTES - 1, handler_args={"access_log": None})
         app.router.add_route("*", "/{path:.*}", self._dispatch)
         return app
 
@@ -52,12 +53,18 @@ class LambdaApi:
             return error_response(error, request_id)
 
     async def _lambda_operation(self, request: web.Request, request_id: str) -> web.Response:
-        operation, uri_params = self._api.match(request.method, request.path, request.query)
+        # The raw path: the route splits it at real slashes, and each parameter is decoded exactly once.
+        operation, uri_params = self._api.match(request.method, request.rel_url.raw_path, request.query)
         if operation.name == "Invoke" and (request.content_length or 0) > MAX_SYNC_PAYLOAD_BYTES:
             raise PayloadTooLarge(
                 f"Request must be smaller than {MAX_SYNC_PAYLOAD_BYTES} bytes for the InvokeFunction operation"
             )
-        body = await request.read()
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge as exc:
+            raise RequestEntityTooLarge(
+                f"Request must be smaller than {MAX_REQUEST_BYTES} bytes for the {operation.name} operation"
+            ) from exc
         params = parse_request(operation, uri_params, request.query, request.headers, body)
         call = Call(request_id=request_id, base_url=f"{request.scheme}://{request.host}")
         result = await self._operations[operation.name](params, call)

@@ -41,7 +41,7 @@ def aws_error_of(error: BaseException) -> tuple[str, int, str]:
     if isinstance(error, FireboxError):
         for cls in type(error).__mro__:
             if cls in AWS_ERRORS:
-                code, status = AWS_ERRORS[cls]  # type: ignore[index]
+                code, status = AWS_ERRORS[cls]
                 return code, status, error.message
     return "ServiceException", 500, "Firebox could not complete the request; the server log has the details."
 

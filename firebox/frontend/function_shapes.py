@@ -1,4 +1,4 @@
-"""FunctionConfiguration as AWS returns it, from a stored FunctionConfig."""
+"""FunctionConfiguration as AWS renders it, from a stored FunctionConfig."""
 
 from __future__ import annotations
 
@@ -6,11 +6,20 @@ from typing import Any
 
 from firebox.store import Arns, FunctionConfig
 
+# What a function's configuration shows only when fetched alone, never in a list (as AWS does).
+_NOT_LISTED = ("State", "LastUpdateStatus")
 
-def function_configuration(config: FunctionConfig, arns: Arns) -> dict[str, Any]:
+
+def function_configuration(
+    config: FunctionConfig, arns: Arns, qualifier: str | None = None, *, listed: bool = False
+) -> dict[str, Any]:
+    """`qualifier` is how the caller named this version ($LATEST, a number or an alias): AWS then qualifies
+    the ARN with it. Unnamed, $LATEST has the plain function ARN and a published version its number."""
+    if qualifier is None and not config.is_latest:
+        qualifier = config.version
     shape: dict[str, Any] = {
         "FunctionName": config.name,
-        "FunctionArn": arns.function(config.name, None if config.is_latest else config.version),
+        "FunctionArn": arns.function(config.name, qualifier),
         "Runtime": config.runtime,
         "Role": config.role,
         "Handler": config.handler,
@@ -23,7 +32,7 @@ def function_configuration(config: FunctionConfig, arns: Arns) -> dict[str, Any]
         "Version": config.version,
         "TracingConfig": {"Mode": config.tracing_mode},
         "RevisionId": config.revision_id,
-        # Firebox prepares nothing ahead of the first invocation, so a function is ready as soon as it is stored.
+        # Firebox prepares nothing ahead of the first invocation: a function is ready once it is stored.
         "State": "Active",
         "LastUpdateStatus": "Successful",
         "PackageType": "Zip",
@@ -34,4 +43,7 @@ def function_configuration(config: FunctionConfig, arns: Arns) -> dict[str, Any]
     }
     if config.environment:
         shape["Environment"] = {"Variables": dict(config.environment)}
+    if listed:
+        for field in _NOT_LISTED:
+            del shape[field]
     return shape

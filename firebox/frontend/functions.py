@@ -3,6 +3,7 @@ UpdateFunctionConfiguration, DeleteFunction."""
 
 from __future__ import annotations
 
+import asyncio
 import platform
 from typing import Any
 
@@ -11,9 +12,9 @@ import msgspec
 from firebox.errors import InvalidParameter, RequestEntityTooLarge
 from firebox.frontend.context import Call, Frontend, Operation, Params, Result
 from firebox.frontend.function_shapes import function_configuration
-from firebox.frontend.names import split_function_name, unqualified_name
+from firebox.frontend.names import new_function_name, split_function_name, unqualified_name
 from firebox.frontend.qualifiers import is_version, resolve_config
-from firebox.store import LATEST, FunctionConfig, inspect_zip, new_revision_id, now_last_modified
+from firebox.store import LATEST, CodeRef, FunctionConfig, inspect_zip, new_revision_id, now_last_modified
 from firebox.worker import RESERVED_NAMES
 
 MAX_ZIP_BYTES = 52_428_800  # AWS: 50 MB zipped, uploaded directly
@@ -35,6 +36,9 @@ _NOT_YET = {
     "CapacityProviderConfig": "Capacity providers are not supported by Firebox",
     "DurableConfig": "Durable functions are not supported by Firebox",
     "TenancyConfig": "Tenancy configuration is not supported by Firebox",
+    "PublishTo": "Publishing to LATEST_PUBLISHED is not supported by Firebox",
+    "RuntimeConfig": "Customer-managed runtimes are not supported by Firebox",
+    "AcceleratorConfig": "Accelerators are not supported by Firebox",
 }
 
 
@@ -113,20 +117,24 @@ class Functions:
             )
         return tuple(architectures)
 
-    def _store_zip(self, zip_file: bytes | None) -> Any:
+    async def _store_zip(self, zip_file: bytes | None) -> CodeRef:
         if zip_file is None:
             raise InvalidParameter(
                 "Firebox takes code as ZipFile: S3 locations and container images are not supported"
             )
         if len(zip_file) > MAX_ZIP_BYTES:
             raise RequestEntityTooLarge(f"Zipped code must be smaller than {MAX_ZIP_BYTES} bytes")
+        # Unzipping every member and writing the blob take long for a big package: not on the event loop.
+        return await asyncio.to_thread(self._check_and_put, zip_file)
+
+    def _check_and_put(self, zip_file: bytes) -> CodeRef:
         inspect_zip(zip_file)
         return self._f.code_store.put(zip_file)
 
     # -- operations ---------------------------------------------------------------------------------
 
     async def create(self, params: Params, call: Call) -> Result:
-        name = unqualified_name(params["FunctionName"])
+        name = new_function_name(params["FunctionName"])
         if params.get("PackageType", "Zip") != "Zip":
             raise InvalidParameter("Container image functions are not supported by Firebox")
         _refuse_unsupported(params)
@@ -134,7 +142,7 @@ class Functions:
         self._check_runtime(runtime, handler)
         environment = self._environment(params) or {}
         architectures = self._architectures(params) or (_HOST_ARCHITECTURE,)
-        code = self._store_zip(params["Code"].get("ZipFile"))
+        code = await self._store_zip(params["Code"].get("ZipFile"))
         config = FunctionConfig(
             name=name,
             version=LATEST,
@@ -160,31 +168,39 @@ class Functions:
         name, qualifier = split_function_name(params["FunctionName"], params.get("Qualifier"))
         config = await resolve_config(self._f.registry, name, qualifier)
         return {
-            "Configuration": function_configuration(config, self._f.arns),
+            "Configuration": function_configuration(config, self._f.arns, qualifier),
             "Code": {"RepositoryType": "S3", "Location": f"{call.base_url}/firebox/code/{config.code.digest}.zip"},
         }
 
     async def get_configuration(self, params: Params, call: Call) -> Result:
         name, qualifier = split_function_name(params["FunctionName"], params.get("Qualifier"))
-        return function_configuration(await resolve_config(self._f.registry, name, qualifier), self._f.arns)
+        config = await resolve_config(self._f.registry, name, qualifier)
+        return function_configuration(config, self._f.arns, qualifier)
 
     async def list(self, params: Params, call: Call) -> Result:
         limit = params.get("MaxItems", 50)
         if not 1 <= limit <= 10000:
             raise InvalidParameter("MaxItems must be between 1 and 10000")
         configs, next_name = await self._f.registry.list_functions(params.get("Marker", ""), limit)
-        if params.get("FunctionVersion") == "ALL":
+        every_version = params.get("FunctionVersion") == "ALL"
+        if every_version:
             configs = [v for c in configs for v in await self._f.registry.list_versions(c.name)]
-        result: Result = {"Functions": [function_configuration(c, self._f.arns) for c in configs]}
+        result: Result = {
+            "Functions": [
+                function_configuration(c, self._f.arns, c.version if every_version else None, listed=True)
+                for c in configs
+            ]
+        }
         if next_name is not None:
             result["NextMarker"] = next_name
         return result
 
     async def update_code(self, params: Params, call: Call) -> Result:
         name = unqualified_name(params["FunctionName"])
+        _refuse_unsupported(params)
         architectures = self._architectures(params)
         current = (await self._f.registry.get_function(name)).latest
-        code = self._store_zip(params.get("ZipFile"))
+        code = await self._store_zip(params.get("ZipFile"))
         if params.get("DryRun"):
             return function_configuration(msgspec.structs.replace(current, code=code), self._f.arns)
 

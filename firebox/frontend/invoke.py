@@ -29,7 +29,7 @@ def _client_context(header: str | None) -> str | None:
     try:
         decoded = base64.b64decode(header, validate=True).decode()
         msgspec.json.decode(decoded)
-    except (binascii.Error, UnicodeDecodeError, msgspec.DecodeError) as exc:
+    except (binascii.Error, UnicodeDecodeError, msgspec.DecodeError, RecursionError) as exc:
         raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.") from exc
     return decoded
 
@@ -50,7 +50,7 @@ class Invoke:
             )
         try:
             _validate_json(payload)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
             raise InvalidRequestContent(
                 f"Could not parse request body into json: Could not parse payload into json: {exc}"
             ) from exc

@@ -59,7 +59,7 @@ class LogsApi:
                 raise InvalidRequestContent(f"Firebox does not serve the CloudWatch Logs operation {target}")
             try:
                 params = msgspec.json.decode(await request.read() or b"{}")
-            except msgspec.DecodeError as exc:
+            except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
                 raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
             if not isinstance(params, dict):
                 raise InvalidRequestContent("The request body must be a JSON object")

@@ -10,7 +10,9 @@ from firebox.errors import InvalidParameter
 T = TypeVar("T")
 
 
-def page(items: Sequence[T], marker: str | None, max_items: int | None, default: int = 50) -> tuple[list[T], str | None]:
+def page(
+    items: Sequence[T], marker: str | None, max_items: int | None, default: int = 50
+) -> tuple[list[T], str | None]:
     """One page of `items` from position `marker`, and the marker of the next page if there is one."""
     limit = default if max_items is None else max_items
     if not 1 <= limit <= 10000:

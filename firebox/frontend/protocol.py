@@ -64,7 +64,7 @@ class ServiceApi:
             operation = self.model.operation_model(name)
             path, _, query = operation.http["requestUri"].partition("?")
             fixed = tuple(tuple(pair.split("=", 1)) for pair in query.split("&") if "=" in pair)
-            self._routes.append(Route(operation, operation.http["method"], _route_pattern(path), fixed))  # type: ignore[arg-type]
+            self._routes.append(Route(operation, operation.http["method"], _route_pattern(path), fixed))
         # Routes that need a fixed query parameter are tried before the plain one on the same path.
         self._routes.sort(key=lambda route: -len(route.fixed_query))
 
@@ -128,6 +128,8 @@ def _decode_body(body: bytes) -> Any:
         return _json_decode(body)
     except msgspec.DecodeError as exc:
         raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
+    except RecursionError as exc:  # msgspec's answer to nesting deeper than the interpreter allows
+        raise InvalidRequestContent("Could not parse request body into json: it is nested too deeply") from exc
 
 
 def _from_text(text: str, shape: Shape, wire: str) -> Any:

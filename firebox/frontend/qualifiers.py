@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import random
 
-from firebox.store import LATEST, AliasRecord, FunctionConfig, FunctionRegistry
+from firebox.store import LATEST, AliasRecord, FunctionConfig, FunctionRegistry, published_number
 
 
 def is_version(qualifier: str) -> bool:
-    return qualifier == LATEST or qualifier.isdigit()
+    return qualifier == LATEST or published_number(qualifier) is not None
 
 
 async def resolve(registry: FunctionRegistry, name: str, qualifier: str | None) -> tuple[str, AliasRecord | None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from firebox.errors import InvalidParameter
 from firebox.frontend.context import Call, Frontend, Operation, Params, Result
 from firebox.frontend.function_shapes import function_configuration
 from firebox.frontend.names import unqualified_name
@@ -16,6 +17,8 @@ class Versions:
         return {"PublishVersion": self.publish, "ListVersionsByFunction": self.list}
 
     async def publish(self, params: Params, call: Call) -> Result:
+        if params.get("PublishTo") is not None:
+            raise InvalidParameter("Publishing to LATEST_PUBLISHED is not supported by Firebox")
         published = await self._f.registry.publish_version(
             unqualified_name(params["FunctionName"]),
             description=params.get("Description"),
@@ -27,7 +30,8 @@ class Versions:
     async def list(self, params: Params, call: Call) -> Result:
         versions = await self._f.registry.list_versions(unqualified_name(params["FunctionName"]))
         chunk, next_marker = page(versions, params.get("Marker"), params.get("MaxItems"))
-        result: Result = {"Versions": [function_configuration(v, self._f.arns) for v in chunk]}
+        # Listed versions, $LATEST included, carry qualified ARNs.
+        result: Result = {"Versions": [function_configuration(v, self._f.arns, v.version, listed=True) for v in chunk]}
         if next_marker is not None:
             result["NextMarker"] = next_marker
         return result

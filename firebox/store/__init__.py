@@ -2,14 +2,15 @@
 
 from firebox.store.arns import Arns
 from firebox.store.base import Entry, KeyExists, RevisionConflict, StateStore
-from firebox.store.code import MAX_UNZIPPED_BYTES, CodeStore, inspect_zip
+from firebox.store.code import MAX_UNZIPPED_BYTES, ZIP_ERRORS, CodeStore, inspect_zip
 from firebox.store.records import LATEST, AliasRecord, CodeRef, FunctionConfig, FunctionRecord
-from firebox.store.registry import FunctionRegistry, new_revision_id, now_last_modified
+from firebox.store.registry import FunctionRegistry, new_revision_id, now_last_modified, published_number
 from firebox.store.sqlite import SqliteStore
 
 __all__ = [
     "LATEST",
     "MAX_UNZIPPED_BYTES",
+    "ZIP_ERRORS",
     "AliasRecord",
     "Arns",
     "CodeRef",
@@ -25,4 +26,5 @@ __all__ = [
     "inspect_zip",
     "new_revision_id",
     "now_last_modified",
+    "published_number",
 ]

@@ -2,6 +2,8 @@
 
 Every piece of control-plane state is a key whose value is an encoded record. Writes are create-only or
 compare-and-set on the revision the writer read, so concurrent writers never lose each other's changes.
+A key never gets a revision it had before, even once deleted and created again, so a writer holding an
+old revision cannot overwrite its successor.
 This is the whole contract, chosen so that the embedded SQLite store and a JetStream KV bucket are two
 implementations of the same thing.
 """
@@ -46,4 +48,6 @@ class StateStore(Protocol):
         """Keys starting with `prefix`, in key order, strictly after `start_after`."""
         ...
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Release the store; closing it again does nothing."""
+        ...

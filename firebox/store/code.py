@@ -7,6 +7,7 @@ import io
 import os
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 from firebox.errors import InvalidZipFile, ResourceNotFound
@@ -15,16 +16,40 @@ from firebox.store.records import CodeRef
 MAX_UNZIPPED_BYTES = 262_144_000  # AWS: 250 MB for the function and its layers, unzipped
 
 
+_UNREADABLE = "Could not unzip uploaded file. Please check your file, then try to upload again."
+# What zipfile raises for a package it cannot read: not a zip, corrupt data, an unknown compression method
+# (NotImplementedError), or an encrypted member (RuntimeError).
+ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    ValueError,
+    EOFError,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+)
+
+
 def inspect_zip(data: bytes, max_unzipped: int = MAX_UNZIPPED_BYTES) -> int:
-    """Check that `data` is a zip Lambda could deploy; return its unzipped size."""
+    """Check that `data` is a zip Lambda could deploy; return its unzipped size.
+
+    Reading every member takes time in proportion to the unzipped size (up to a second or so at the
+    limit): callers on an event loop run this in a thread.
+    """
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
-        raise InvalidZipFile("Could not unzip uploaded file. Please check your file, then try to upload again.") from exc
-    unzipped = sum(member.file_size for member in members)
-    if unzipped > max_unzipped:
-        raise InvalidZipFile(f"Unzipped size must be smaller than {max_unzipped} bytes")
+            unzipped = sum(member.file_size for member in members)
+            if unzipped > max_unzipped:  # checked first, so a zip bomb is never inflated
+                raise InvalidZipFile(f"Unzipped size must be smaller than {max_unzipped} bytes")
+            # zipfile stops each member at its declared size, so this reads no more than `unzipped`.
+            corrupt = archive.testzip()
+    except ZIP_ERRORS as exc:
+        raise InvalidZipFile(_UNREADABLE) from exc
+    if not members:
+        raise InvalidZipFile("Uploaded file must be a non-empty zip")
+    if corrupt is not None:
+        raise InvalidZipFile(f"{_UNREADABLE} The data of {corrupt} is corrupt.")
     return unzipped
 
 

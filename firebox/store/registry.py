@@ -1,7 +1,8 @@
 """Functions, versions and aliases: the control-plane state, kept as records in a StateStore.
 
 Layout of keys: `fn/NAME` holds the function ($LATEST and the next version number), `ver/NAME/0000000007`
-each immutable published version, `alias/NAME/ALIAS` each alias. A version exists once its key exists;
+each immutable published version, `alias/NAME/ALIAS` each alias. A version or alias exists while its key
+and its function's key both do, so deleting the function key alone deletes the whole function.
 `next_version` is only the starting guess for the next number, so a crash between the two writes of a
 publish costs nothing but a retry.
 """
@@ -81,9 +82,11 @@ class FunctionRegistry:
         return decode_function(entry.value)
 
     async def get_config(self, name: str, version: str) -> FunctionConfig:
+        record = await self.get_function(name)  # versions a crashed delete left behind are not found
         if version == LATEST:
-            return (await self.get_function(name)).latest
-        entry = await self._store.get(_version_key(name, _version_number(version))) if version.isdigit() else None
+            return record.latest
+        number = published_number(version)
+        entry = None if number is None else await self._store.get(_version_key(name, number))
         if entry is None:
             raise ResourceNotFound(f"Function not found: {self._arns.function(name, version)}")
         return decode_version(entry.value)
@@ -104,20 +107,20 @@ class FunctionRegistry:
             latest = msgspec.structs.replace(
                 change(record.latest), revision_id=new_revision_id(), last_modified=now_last_modified()
             )
+            changed = encode(msgspec.structs.replace(record, latest=latest))
             try:
-                await self._store.update(entry.key, encode(msgspec.structs.replace(record, latest=latest)), entry.revision)
+                await self._store.update(entry.key, changed, entry.revision)
             except RevisionConflict:
                 continue
             return latest
         raise ResourceConflict(f"The function {name} is being changed by another request. Try again.")
 
     async def delete_function(self, name: str) -> None:
-        await self.get_function(name)
-        for entry in await self._store.scan(f"alias/{name}/"):
-            await self._store.delete(entry.key)
-        for entry in await self._store.scan(f"ver/{name}/"):
-            await self._store.delete(entry.key)
-        await self._store.delete(_function_key(name))
+        # The function key goes first: from then on its versions and aliases are not found, and a crash
+        # before they are gone too leaves leftovers that the next CreateFunction of the name clears.
+        if not await self._store.delete(_function_key(name)):
+            raise ResourceNotFound(f"Function not found: {self._arns.function(name)}")
+        await self._forget_leftovers(name)
 
     async def list_functions(self, marker: str, limit: int) -> tuple[list[FunctionConfig], str | None]:
         entries = await self._store.scan("fn/", start_after=_function_key(marker) if marker else "", limit=limit + 1)
@@ -126,7 +129,8 @@ class FunctionRegistry:
         return configs, (configs[-1].name if more and configs else None)
 
     async def _forget_leftovers(self, name: str) -> None:
-        """Remove versions and aliases a crash in the middle of DeleteFunction left behind."""
+        """Remove the versions and aliases of a function that no longer exists: DeleteFunction's second
+        step, or what a crash in the middle of it left behind."""
         if await self._store.get(_function_key(name)) is not None:
             return
         for prefix in (f"alias/{name}/", f"ver/{name}/"):
@@ -188,12 +192,13 @@ class FunctionRegistry:
 
     async def delete_version(self, name: str, version: str) -> None:
         await self.get_config(name, version)
-        users = [a.name for a in await self.list_aliases(name) if version in (a.function_version, *a.additional_weights)]
+        aliases = await self.list_aliases(name)
+        users = [a.name for a in aliases if version in (a.function_version, *a.additional_weights)]
         if users:
             raise ResourceConflict(
                 f"Unable to delete version {version} of function {name}: aliases reference it: {', '.join(users)}"
             )
-        await self._store.delete(_version_key(name, _version_number(version)))
+        await self._store.delete(_version_key(name, int(version)))
 
     # -- aliases ------------------------------------------------------------------------------------
 
@@ -208,10 +213,10 @@ class FunctionRegistry:
         return alias
 
     async def get_alias(self, name: str, alias: str) -> AliasRecord:
+        await self.get_function(name)  # aliases a crashed delete left behind are not found
         entry = await self._store.get(_alias_key(name, alias))
         if entry is None:
-            await self.get_function(name)
-            raise ResourceNotFound(f"Alias not found: {self._arns.function(name, alias)}")
+            raise ResourceNotFound(f"Cannot find alias arn: {self._arns.function(name, alias)}")
         return decode_alias(entry.value)
 
     async def update_alias(
@@ -221,11 +226,11 @@ class FunctionRegistry:
         change: Callable[[AliasRecord], AliasRecord],
         expected_revision_id: str | None = None,
     ) -> AliasRecord:
+        await self.get_function(name)
         for _ in range(_CAS_ATTEMPTS):
             entry = await self._store.get(_alias_key(name, alias))
             if entry is None:
-                await self.get_function(name)
-                raise ResourceNotFound(f"Alias not found: {self._arns.function(name, alias)}")
+                raise ResourceNotFound(f"Cannot find alias arn: {self._arns.function(name, alias)}")
             current = decode_alias(entry.value)
             _check_revision(current.revision_id, expected_revision_id, "GetAlias")
             updated = msgspec.structs.replace(change(current), revision_id=new_revision_id())
@@ -247,23 +252,27 @@ class FunctionRegistry:
 
     async def _check_alias_targets(self, alias: AliasRecord) -> None:
         await self.get_config(alias.function_name, alias.function_version)
+        if len(alias.additional_weights) > 1:
+            raise InvalidParameter("An alias can route to at most one version besides its own")
         for version, weight in alias.additional_weights.items():
             if version == LATEST or alias.function_version == LATEST:
                 raise InvalidParameter("$LATEST is not supported for an alias pointing to more than 1 version")
             if version == alias.function_version:
                 raise InvalidParameter(
-                    f"Alias routing config cannot route to the alias's primary version {version}"
+                    f"Invalid function version {version}: the alias already routes to it as its primary version"
                 )
             if not 0.0 <= weight <= 1.0:
-                raise InvalidParameter(f"Routing weight {weight} for version {version} must be between 0.0 and 1.0")
+                raise InvalidParameter(
+                    f"Routing weight {weight} for version {version} must be between 0.0 and 1.0"
+                )
             await self.get_config(alias.function_name, version)
 
 
-def _version_number(version: str) -> int:
-    try:
-        return int(version)
-    except ValueError as exc:
-        raise InvalidParameter(f"Invalid version {version!r}: a published version is a positive integer") from exc
+def published_number(version: str) -> int | None:
+    """The number of a published version as Lambda spells it (1, 2, ... no sign, no leading zero), or None."""
+    if not (version.isascii() and version.isdigit()) or version.startswith("0"):
+        return None
+    return int(version)
 
 
 def _check_revision(current: str, expected: str | None, getter: str) -> None:

@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 from firebox.errors import InvalidZipFile
-from firebox.store import CodeStore
+from firebox.store import ZIP_ERRORS, CodeStore
 
 _READ_ONLY_FILE = 0o444
 _READ_ONLY_EXEC = 0o555
@@ -32,9 +32,7 @@ class CodeCache:
         # Concurrent cold starts of one function share a single unpack.
         task = self._unpacking.get(digest)
         if task is None:
-            task = asyncio.create_task(
-                asyncio.to_thread(self._unpack, digest, target), name=f"unpack.{digest[:12]}"
-            )
+            task = asyncio.create_task(asyncio.to_thread(self._unpack, digest, target), name=f"unpack.{digest[:12]}")
             self._unpacking[digest] = task
             task.add_done_callback(lambda _: self._unpacking.pop(digest, None))
         return await asyncio.shield(task)
@@ -50,7 +48,7 @@ class CodeCache:
             os.rename(staging, target)
         except FileExistsError:
             pass  # another process unpacked it first: same content by construction
-        except OSError as exc:
+        except (OSError, *ZIP_ERRORS) as exc:
             raise InvalidZipFile(f"Could not unpack code {digest}: {exc}") from exc
         finally:
             if staging.exists():

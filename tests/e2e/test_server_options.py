@@ -8,6 +8,8 @@ from collections.abc import Callable
 from tests.server_process import FireboxServer
 from tests.zips import make_zip
 
+HANDLER = "import os\ndef handler(e, c):\n    return [os.environ['AWS_REGION'], c.invoked_function_arn]\n"
+
 
 def test_region_and_account_are_configurable(start_server: Callable[..., FireboxServer]) -> None:
     server = start_server("--region", "eu-west-1", "--account-id", "123456789012")
@@ -17,7 +19,7 @@ def test_region_and_account_are_configurable(start_server: Callable[..., Firebox
         Runtime="python3.11",
         Role="arn:aws:iam::123456789012:role/x",
         Handler="app.handler",
-        Code={"ZipFile": make_zip({"app.py": "import os\ndef handler(e, c):\n    return [os.environ['AWS_REGION'], c.invoked_function_arn]\n"})},
+        Code={"ZipFile": make_zip({"app.py": HANDLER})},
     )
     assert created["FunctionArn"] == "arn:aws:lambda:eu-west-1:123456789012:function:where"
     reply = json.loads(client.invoke(FunctionName="where")["Payload"].read())

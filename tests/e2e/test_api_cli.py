@@ -1,0 +1,102 @@
+"""The AWS CLI, unchanged but for --endpoint-url, drives a function through its life."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import ROLE
+from tests.server_process import FireboxServer
+from tests.zips import make_zip
+
+AWS = Path(sys.executable).with_name("aws")
+CODE = make_zip(
+    {"app.py": "def handler(event, context):\n    return {'echo': event, 'version': context.function_version}\n"}
+)
+
+
+class Cli:
+    def __init__(self, server: FireboxServer, home: Path) -> None:
+        self._endpoint = server.endpoint
+        self._env = {
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": "AKIDFIREBOXCLI",
+            "AWS_SECRET_ACCESS_KEY": "firebox-cli-secret",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": str(home / "config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
+            "AWS_MAX_ATTEMPTS": "1",
+            "AWS_PAGER": "",
+        }
+        self._cwd = home
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(AWS), "lambda", *args, "--endpoint-url", self._endpoint, "--output", "json"],
+            capture_output=True, text=True, env=self._env, cwd=self._cwd, timeout=60, check=False,
+        )
+
+    def json(self, *args: str) -> Any:
+        done = self.run(*args)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) if done.stdout.strip() else None
+
+
+def test_the_aws_cli_drives_a_function(server: FireboxServer, function_name: str, tmp_path: Path) -> None:
+    cli = Cli(server, tmp_path)
+    (tmp_path / "code.zip").write_bytes(CODE)
+
+    created = cli.json("create-function", "--function-name", function_name, "--runtime", "python3.11",
+                       "--role", ROLE, "--handler", "app.handler", "--zip-file", "fileb://code.zip",
+                       "--environment", "Variables={STAGE=test}", "--memory-size", "256")
+    assert created["FunctionName"] == function_name
+    assert created["CodeSha256"] == base64.b64encode(hashlib.sha256(CODE).digest()).decode()
+    assert created["MemorySize"] == 256
+
+    got = cli.json("get-function", "--function-name", function_name)
+    assert got["Configuration"]["Environment"] == {"Variables": {"STAGE": "test"}}
+    assert got["Code"]["Location"].startswith(server.endpoint)
+
+    listed = cli.json("list-functions")
+    assert function_name in [f["FunctionName"] for f in listed["Functions"]]
+
+    (tmp_path / "event.json").write_text('{"hello": "cli"}')  # fileb:// reads raw bytes in CLI v1 and v2 alike
+    invoked = cli.run("invoke", "--function-name", function_name, "--payload", "fileb://event.json", "out.json")
+    assert invoked.returncode == 0, invoked.stderr
+    assert json.loads(invoked.stdout)["StatusCode"] == 200
+    assert json.loads((tmp_path / "out.json").read_text()) == {"echo": {"hello": "cli"}, "version": "$LATEST"}
+
+    published = cli.json("publish-version", "--function-name", function_name, "--description", "from the cli")
+    assert published["Version"] == "1"
+
+    alias = cli.json("create-alias", "--function-name", function_name, "--name", "live",
+                     "--function-version", published["Version"])
+    assert alias["AliasArn"].endswith(f":function:{function_name}:live")
+
+    through_alias = cli.run("invoke", "--function-name", function_name, "--qualifier", "live", "alias.json")
+    assert through_alias.returncode == 0, through_alias.stderr
+    assert json.loads((tmp_path / "alias.json").read_text())["version"] == "1"
+
+    assert cli.run("delete-function", "--function-name", function_name).returncode == 0
+    missing = cli.run("get-function", "--function-name", function_name)
+    assert missing.returncode != 0
+    assert "ResourceNotFoundException" in missing.stderr
+
+
+def test_the_aws_cli_reports_refusals(server: FireboxServer, function_name: str, tmp_path: Path) -> None:
+    cli = Cli(server, tmp_path)
+    (tmp_path / "code.zip").write_bytes(CODE)
+    refused = cli.run("create-function", "--function-name", function_name, "--runtime", "nodejs20.x",
+                      "--role", ROLE, "--handler", "app.handler", "--zip-file", "fileb://code.zip")
+    assert refused.returncode != 0
+    assert "InvalidParameterValueException" in refused.stderr
+    assert "nodejs20.x" in refused.stderr
+    missing = cli.run("get-function", "--function-name", function_name)
+    assert "ResourceNotFoundException" in missing.stderr

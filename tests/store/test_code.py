@@ -1,0 +1,76 @@
+"""The code store and the check every deployment package passes before it is kept."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from firebox.errors import InvalidZipFile, ResourceNotFound
+from firebox.store import CodeStore, inspect_zip
+from tests.zips import make_zip
+
+PACKAGE = make_zip({"app.py": "def handler(event, context):\n    return event\n", "lib/data.txt": "x" * 1000})
+
+
+def _stored(content: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("data.bin", content)
+    return buffer.getvalue()
+
+
+def _unknown_method() -> bytes:
+    """A stored zip whose central directory claims compression method 99, which zipfile cannot read."""
+    data = bytearray(_stored(b"content"))
+    method = data.index(b"PK\x01\x02") + 10
+    data[method : method + 2] = (99).to_bytes(2, "little")
+    return bytes(data)
+
+
+def test_a_good_package_reports_its_unzipped_size() -> None:
+    assert inspect_zip(PACKAGE) == len("def handler(event, context):\n    return event\n") + 1000
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"not a zip",
+        PACKAGE[: len(PACKAGE) // 2],  # truncated: no central directory
+        _stored(b"A" * 100).replace(b"A" * 100, b"B" * 100),  # the directory is fine, the data is not
+        _unknown_method(),
+    ],
+    ids=["empty", "garbage", "truncated", "corrupt-member", "unknown-method"],
+)
+def test_an_unreadable_package_is_refused(data: bytes) -> None:
+    with pytest.raises(InvalidZipFile, match="Could not unzip uploaded file"):
+        inspect_zip(data)
+
+
+def test_the_unzipped_size_is_limited() -> None:
+    data = _stored(bytes(2000))
+    assert inspect_zip(data, max_unzipped=2000) == 2000
+    with pytest.raises(InvalidZipFile, match="Unzipped size must be smaller than 1999 bytes"):
+        inspect_zip(data, max_unzipped=1999)
+
+
+def test_the_code_store_keeps_each_package_once(tmp_path: Path) -> None:
+    store = CodeStore(tmp_path / "code")
+    first = store.put(PACKAGE)
+    again = store.put(PACKAGE)
+    assert first == again
+    assert first.digest == hashlib.sha256(PACKAGE).hexdigest()
+    assert first.size == len(PACKAGE)
+    assert store.read(first.digest) == PACKAGE
+    assert [p.name for p in (tmp_path / "code").iterdir()] == [f"{first.digest}.zip"]
+    with pytest.raises(ResourceNotFound):
+        store.read("0" * 64)
+
+
+def test_a_zip_with_no_entries_is_refused() -> None:
+    with pytest.raises(InvalidZipFile, match="non-empty zip"):
+        inspect_zip(make_zip({}))
