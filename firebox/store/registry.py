@@ -17,7 +17,7 @@ import msgspec
 
 from firebox.errors import InvalidParameter, ResourceConflict, ResourceNotFound, RevisionMismatch
 from firebox.store.arns import Arns
-from firebox.store.base import KeyExists, RevisionConflict, StateStore
+from firebox.store.base import Entry, KeyExists, RevisionConflict, StateStore
 from firebox.store.records import (
     LATEST,
     AliasRecord,
@@ -75,11 +75,14 @@ class FunctionRegistry:
             raise ResourceConflict(f"Function already exist: {config.name}") from exc
         return config
 
-    async def get_function(self, name: str) -> FunctionRecord:
+    async def _read_function(self, name: str) -> tuple[Entry, FunctionRecord]:
         entry = await self._store.get(_function_key(name))
         if entry is None:
             raise ResourceNotFound(f"Function not found: {self._arns.function(name)}")
-        return decode_function(entry.value)
+        return entry, decode_function(entry.value)
+
+    async def get_function(self, name: str) -> FunctionRecord:
+        return (await self._read_function(name))[1]
 
     async def get_config(self, name: str, version: str) -> FunctionConfig:
         record = await self.get_function(name)  # versions a crashed delete left behind are not found
@@ -99,10 +102,7 @@ class FunctionRegistry:
     ) -> FunctionConfig:
         """Apply `change` to $LATEST; it gets a new RevisionId and LastModified."""
         for _ in range(_CAS_ATTEMPTS):
-            entry = await self._store.get(_function_key(name))
-            if entry is None:
-                raise ResourceNotFound(f"Function not found: {self._arns.function(name)}")
-            record = decode_function(entry.value)
+            entry, record = await self._read_function(name)
             _check_revision(record.latest.revision_id, expected_revision_id, "GetFunction")
             latest = msgspec.structs.replace(
                 change(record.latest), revision_id=new_revision_id(), last_modified=now_last_modified()
@@ -147,10 +147,7 @@ class FunctionRegistry:
         expected_revision_id: str | None = None,
     ) -> FunctionConfig:
         for _ in range(_CAS_ATTEMPTS):
-            entry = await self._store.get(_function_key(name))
-            if entry is None:
-                raise ResourceNotFound(f"Function not found: {self._arns.function(name)}")
-            record = decode_function(entry.value)
+            entry, record = await self._read_function(name)
             latest = record.latest
             _check_revision(latest.revision_id, expected_revision_id, "GetFunction")
             if expected_code_sha256 is not None and expected_code_sha256 != latest.code.sha256_b64:

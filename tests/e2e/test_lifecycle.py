@@ -156,17 +156,21 @@ def test_memory_limit_is_enforced(
     assert server.process is not None and server.process.poll() is None
 
 
-def test_idle_environments_are_reaped(start_server: Callable[..., FireboxServer]) -> None:
-    server = start_server("--keep-alive", "0.5")
+def _create_and_invoke(server: FireboxServer, name: str) -> None:
     client = server.client()
     client.create_function(
-        FunctionName="reaped",
+        FunctionName=name,
         Runtime="python3.11",
         Role="arn:aws:iam::000000000000:role/x",
         Handler="app.handler",
         Code={"ZipFile": make_zip({"app.py": "def handler(e, c): return 1\n"})},
     )
-    client.invoke(FunctionName="reaped")
+    client.invoke(FunctionName=name)
+
+
+def test_idle_environments_are_reaped(start_server: Callable[..., FireboxServer]) -> None:
+    server = start_server("--keep-alive", "0.5")
+    _create_and_invoke(server, "reaped")
     assert server.process is not None
     assert _descendants(server.process.pid)
     _wait_until(lambda: not _descendants(server.process.pid))  # type: ignore[union-attr]
@@ -229,15 +233,7 @@ def test_huge_output_is_truncated_and_memory_stays_bounded(
 
 def test_ctrl_c_ends_every_sandbox(start_server: Callable[..., FireboxServer]) -> None:
     server = start_server()
-    client = server.client()
-    client.create_function(
-        FunctionName="stays",
-        Runtime="python3.11",
-        Role="arn:aws:iam::000000000000:role/x",
-        Handler="app.handler",
-        Code={"ZipFile": make_zip({"app.py": "def handler(e, c): return 1\n"})},
-    )
-    client.invoke(FunctionName="stays")
+    _create_and_invoke(server, "stays")
     assert server.process is not None
     sandboxes = _descendants(server.process.pid)
     assert sandboxes
