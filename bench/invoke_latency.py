@@ -19,6 +19,7 @@ import time
 import timeit
 from pathlib import Path
 
+from bench.baselines import fresh_interpreter_ms
 from bench.stats import print_table, summary
 from tests.server_process import FireboxServer, free_port
 from tests.zips import make_zip
@@ -71,16 +72,6 @@ def bare_round_trip(count: int) -> list[float]:
         server.wait()
 
 
-def fresh_interpreter(count: int, task_root: Path) -> list[float]:
-    (task_root / "app.py").write_text(HANDLER)
-    samples = []
-    for _ in range(count):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import app; app.handler({}, None)"], cwd=task_root, check=True)
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
-
-
 def firebox_latencies(warm: int, cold: int, data_dir: Path) -> tuple[list[float], list[float]]:
     server = FireboxServer(data_dir, "--keep-alive", "600", "--log-level", "warning").start()
     try:
@@ -119,7 +110,7 @@ def main() -> None:
         warm, cold = firebox_latencies(args.warm, args.cold, Path(scratch) / "data")
         rows["Firebox warm invoke"] = summary(warm)
         rows["fresh python3 process, same handler"] = summary(
-            fresh_interpreter(min(args.cold, 50), Path(scratch))
+            fresh_interpreter_ms(min(args.cold, 50), Path(scratch) / "task")
         )
         rows["Firebox cold start (process backend)"] = summary(cold)
     print_table("Synchronous invoke latency, no-op Python handler", rows)

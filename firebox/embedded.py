@@ -12,6 +12,8 @@ import logging
 import os
 import secrets
 import shutil
+import sys
+from pathlib import Path
 
 from aiohttp import web
 
@@ -20,7 +22,16 @@ from firebox.config import Settings
 from firebox.frontend import Frontend, LambdaApi
 from firebox.observability import LogStore
 from firebox.placement import Placement
-from firebox.sandbox import ProcessBackend
+from firebox.runtime import PYTHON_BOOTSTRAP
+from firebox.sandbox import (
+    CgroupTree,
+    NamespaceBackend,
+    ProcessBackend,
+    PythonRuntime,
+    SandboxBackend,
+    seccomp,
+    unavailable_reason,
+)
 from firebox.store import Arns, CodeStore, FunctionRegistry, SqliteStore
 from firebox.worker import CodeCache, Credentials, Runtimes, Worker, WorkerSettings
 
@@ -36,6 +47,21 @@ def _sandbox_credentials() -> Credentials:
     )
 
 
+def _sandbox_backend(choice: str, scratch: Path) -> SandboxBackend:
+    """The backend asked for; "auto" is the namespace backend wherever it can run."""
+    reason = unavailable_reason()
+    if choice == "process" or (choice == "auto" and reason is not None):
+        if choice == "auto":
+            log.warning("the namespace sandbox cannot run here (%s): falling back to unisolated processes", reason)
+        return ProcessBackend(scratch)
+    if reason is not None:
+        raise SystemExit(f"firebox: the namespace sandbox cannot run here: {reason}")
+    cgroups = CgroupTree.discover()
+    assert cgroups is not None
+    base_python = PythonRuntime(getattr(sys, "_base_executable", sys.executable), PYTHON_BOOTSTRAP)
+    return NamespaceBackend(scratch, cgroups, seccomp.compile_filter(), base_python)
+
+
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     """Run Firebox until cancelled; `ready` is set once the API accepts connections."""
     data = settings.data_dir.resolve()
@@ -49,7 +75,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     runtimes = await Runtimes.discover()
     worker = Worker(
         worker_id="local-1",
-        backend=ProcessBackend(scratch / str(os.getpid())),
+        backend=_sandbox_backend(settings.backend, scratch / str(os.getpid())),
         code_cache=CodeCache(code_store, data / "tasks"),
         runtimes=runtimes,
         log_store=log_store,

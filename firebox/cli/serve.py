@@ -59,10 +59,25 @@ def _run(settings: Settings) -> None:
     help="Seconds an idle execution environment stays warm.",
 )
 @click.option(
+    "--sandbox",
+    "backend",
+    default=_DEFAULTS.backend,
+    show_default=True,
+    type=click.Choice(["auto", "namespaces", "process"]),
+    help="Sandbox backend: namespaces isolate each environment; process does not (development only).",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 def serve(
-    host: str, port: int, data_dir: Path, region: str, account_id: str, keep_alive: float, log_level: str
+    host: str,
+    port: int,
+    data_dir: Path,
+    region: str,
+    account_id: str,
+    keep_alive: float,
+    backend: str,
+    log_level: str,
 ) -> None:
     """Run Firebox: the Lambda API, workers and sandboxes, in this process."""
     if not (account_id.isdigit() and len(account_id) == 12):
@@ -71,6 +86,12 @@ def serve(
         level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = Settings(
-        host=host, port=port, data_dir=data_dir, region=region, account_id=account_id, keep_alive_s=keep_alive
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        region=region,
+        account_id=account_id,
+        keep_alive_s=keep_alive,
+        backend=backend,
     )
     _run(settings)

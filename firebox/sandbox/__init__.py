@@ -1,6 +1,31 @@
 """Sandbox backends: where an execution environment's processes run, and how isolated they are."""
 
-from firebox.sandbox.base import ExitCause, Sandbox, SandboxBackend, SandboxExit, SandboxSpec
+from firebox.sandbox.base import (
+    Executable,
+    ExitCause,
+    Launch,
+    PythonRuntime,
+    Sandbox,
+    SandboxBackend,
+    SandboxExit,
+    SandboxSpec,
+)
+from firebox.sandbox.cgroups import CgroupTree
+from firebox.sandbox.namespaces import NamespaceBackend, NamespaceSettings, unavailable_reason
 from firebox.sandbox.process import ProcessBackend
 
-__all__ = ["ExitCause", "ProcessBackend", "Sandbox", "SandboxBackend", "SandboxExit", "SandboxSpec"]
+__all__ = [
+    "CgroupTree",
+    "Executable",
+    "ExitCause",
+    "Launch",
+    "NamespaceBackend",
+    "NamespaceSettings",
+    "ProcessBackend",
+    "PythonRuntime",
+    "Sandbox",
+    "SandboxBackend",
+    "SandboxExit",
+    "SandboxSpec",
+    "unavailable_reason",
+]

@@ -8,6 +8,7 @@ and stderr. Backends differ only in how strongly the tree is isolated from the h
 from __future__ import annotations
 
 import enum
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +16,32 @@ from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
+class PythonRuntime:
+    """Firebox's built-in Python runtime client under `interpreter`."""
+
+    interpreter: str
+    bootstrap: Path  # the runtime client's entry point; its directory holds the rest of it
+
+
+@dataclass(frozen=True, slots=True)
+class Executable:
+    """A program in the function's code, such as a custom runtime's `bootstrap`."""
+
+    name: str  # relative to the task root
+
+
+Launch = PythonRuntime | Executable
+
+
+@dataclass(frozen=True, slots=True)
 class SandboxSpec:
+    """What to run and under which limits. The backend adds the variables that depend on how the sandbox
+    looks from inside: LAMBDA_TASK_ROOT, AWS_LAMBDA_RUNTIME_API (and TMPDIR where /tmp is shared)."""
+
     sandbox_id: str
-    argv: tuple[str, ...]
+    launch: Launch
     env: Mapping[str, str]
-    task_root: Path  # the unpacked code, read-only: /var/task on AWS
+    task_root: Path  # the unpacked code on the host, read-only: /var/task on AWS
     memory_mb: int
     ephemeral_storage_mb: int
     max_processes: int = 1024  # AWS's limit on processes and threads per environment
@@ -54,7 +76,9 @@ class Sandbox(Protocol):
         ...
 
     @property
-    def tmp_dir(self) -> Path: ...
+    def runtime_api_socket(self) -> socket.socket:
+        """The listening socket the sandbox's runtime reaches the Runtime API at; the worker serves it."""
+        ...
 
     async def wait(self) -> SandboxExit:
         """Block until the sandbox's main process has ended."""

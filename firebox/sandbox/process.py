@@ -1,8 +1,8 @@
 """The unisolated process backend: each environment is a plain child process of the worker.
 
 It shares the host's filesystem, network and process table with everything else: use it only for
-development or where the namespace backend cannot run. Where cgroup v1 is writable (Linux, as root) the
-memory and process limits still hold; elsewhere they do not, and the backend says so when it starts.
+development or where the namespace backend cannot run. Where cgroups are writable (Linux, as root) the
+memory, process and CPU limits still hold; elsewhere they do not, and the backend says so when it starts.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import logging
 import os
 import shutil
 import signal
+import socket
 from pathlib import Path
 
 from firebox.errors import SandboxStartFailed
-from firebox.sandbox.base import ExitCause, SandboxExit, SandboxSpec
-from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup
+from firebox.sandbox.base import ExitCause, PythonRuntime, SandboxExit, SandboxSpec
+from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup, lambda_cpus
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,14 @@ class ProcessSandbox:
         spec: SandboxSpec,
         process: asyncio.subprocess.Process,
         output_fd: int,
+        api: socket.socket,
         root: Path,
         cgroup: SandboxCgroup | None,
     ) -> None:
         self._spec = spec
         self._process = process
         self._output_fd = output_fd
+        self._api = api
         self._root = root
         self._cgroup = cgroup
         self._killed = False
@@ -55,6 +58,10 @@ class ProcessSandbox:
     @property
     def output_fd(self) -> int:
         return self._output_fd
+
+    @property
+    def runtime_api_socket(self) -> socket.socket:
+        return self._api
 
     @property
     def tmp_dir(self) -> Path:
@@ -85,6 +92,14 @@ class ProcessSandbox:
         if self._cgroup is not None:
             self._cgroup.kill_all()
 
+    def freeze(self) -> bool:
+        """Stop every process of the sandbox; False where there is no cgroup (or freezer) to do it with."""
+        return self._cgroup is not None and self._cgroup.freeze()
+
+    def thaw(self) -> bool:
+        """Let a frozen sandbox run again; False where there is no cgroup (or freezer)."""
+        return self._cgroup is not None and self._cgroup.thaw()
+
     def max_memory_used(self) -> int:
         if self._cgroup is not None:
             return self._cgroup.peak_memory()
@@ -110,7 +125,15 @@ class ProcessSandbox:
             log.error("sandbox %s did not end within %.0f s of SIGKILL", self.sandbox_id, _DESTROY_DEADLINE_S)
         with contextlib.suppress(OSError):
             os.close(self._output_fd)
+        self._api.close()
         shutil.rmtree(self._root, ignore_errors=True)
+
+
+def _command(spec: SandboxSpec) -> tuple[str, ...]:
+    if isinstance(spec.launch, PythonRuntime):
+        # -S: no site processing at start (the bootstrap puts the installed packages on sys.path itself).
+        return (spec.launch.interpreter, "-S", str(spec.launch.bootstrap))
+    return (str(spec.task_root / spec.launch.name),)
 
 
 class ProcessBackend:
@@ -124,7 +147,7 @@ class ProcessBackend:
             "sandbox backend 'process' gives NO isolation: functions run as this user and see this host"
         )
         if self._cgroups is None:
-            log.warning("cgroup v1 memory/pids not writable here: memory and process limits are NOT enforced")
+            log.warning("no writable cgroup memory/pids here: memory, process and CPU limits are NOT enforced")
 
     async def start(self, spec: SandboxSpec) -> ProcessSandbox:
         root = self._scratch / spec.sandbox_id
@@ -132,7 +155,8 @@ class ProcessBackend:
         tmp.mkdir(parents=True)
         cgroup = None
         if self._cgroups is not None:
-            cgroup = self._cgroups.create(spec.sandbox_id, spec.memory_mb * 1024 * 1024, spec.max_processes)
+            cpus = lambda_cpus(spec.memory_mb, os.cpu_count() or 1)
+            cgroup = self._cgroups.create(spec.sandbox_id, spec.memory_mb * 1024 * 1024, spec.max_processes, cpus)
         procs_files = cgroup.procs_files() if cgroup is not None else []
 
         def enter_cgroup() -> None:
@@ -147,10 +171,19 @@ class ProcessBackend:
 
         read_fd, write_fd = os.pipe()
         os.set_blocking(read_fd, False)
-        env = {**spec.env, "TMPDIR": str(tmp)}
+        api = socket.create_server(("127.0.0.1", 0))
+        api.setblocking(False)
+        host, port = api.getsockname()[:2]
+        env = {
+            **spec.env,
+            "TMPDIR": str(tmp),
+            "LAMBDA_TASK_ROOT": str(spec.task_root),
+            "AWS_LAMBDA_RUNTIME_API": f"{host}:{port}",
+        }
+        argv = _command(spec)
         try:
             process = await asyncio.create_subprocess_exec(
-                *spec.argv,
+                *argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=write_fd,
                 stderr=write_fd,
@@ -161,13 +194,14 @@ class ProcessBackend:
             )
         except OSError as exc:
             os.close(read_fd)
+            api.close()
             if cgroup is not None:
                 cgroup.remove()
             shutil.rmtree(root, ignore_errors=True)
-            raise SandboxStartFailed(f"could not start {spec.argv[0]}: {exc.strerror}") from exc
+            raise SandboxStartFailed(f"fork/exec {argv[0]}: {exc.strerror}") from exc
         finally:
             os.close(write_fd)
-        return ProcessSandbox(spec, process, read_fd, root, cgroup)
+        return ProcessSandbox(spec, process, read_fd, api, root, cgroup)
 
     async def close(self) -> None:
         if self._cgroups is not None:

@@ -63,15 +63,11 @@ class RuntimeApiServer:
         self._client = client
         self._server: asyncio.Server | None = None
         self._http = web.Server(self._handle, access_log=None)
-        self.address = ""
 
-    async def start(self) -> str:
-        """Listen on a fresh loopback port; returns host:port for AWS_LAMBDA_RUNTIME_API."""
+    async def start(self, listening: socket.socket) -> None:
+        """Serve on the sandbox's listening socket (its backend decides where that socket lives)."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._http, host="127.0.0.1", port=0, family=socket.AF_INET)
-        host, port = self._server.sockets[0].getsockname()[:2]
-        self.address = f"{host}:{port}"
-        return self.address
+        self._server = await loop.create_server(self._http, sock=listening)
 
     async def close(self) -> None:
         if self._server is not None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firebox.runtime import PYTHON_BOOTSTRAP
+from firebox.sandbox import Executable, Launch, PythonRuntime
 
 PROVIDED_RUNTIMES = ("provided", "provided.al2", "provided.al2023")
 _PYTHON_MINORS = range(9, 20)  # the built-in runtime client needs 3.9 or newer
@@ -55,11 +56,10 @@ class Runtimes:
     def supports(self, runtime: str) -> bool:
         return runtime in self.pythons or runtime in PROVIDED_RUNTIMES
 
-    def command(self, runtime: str, task_root: Path) -> tuple[str, ...]:
+    def launch(self, runtime: str) -> Launch:
         if runtime in PROVIDED_RUNTIMES:
-            return (str(task_root / "bootstrap"),)
-        # -S: no site processing at start (the bootstrap puts the installed packages on sys.path itself).
-        return (self.pythons[runtime], "-S", str(PYTHON_BOOTSTRAP))
+            return Executable("bootstrap")
+        return PythonRuntime(self.pythons[runtime], PYTHON_BOOTSTRAP)
 
     def execution_env(self, runtime: str) -> str:
         """AWS_EXECUTION_ENV as Lambda sets it (custom runtimes get none)."""

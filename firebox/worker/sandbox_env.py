@@ -40,12 +40,10 @@ RESERVED_NAMES = frozenset(
 )
 
 
-def sandbox_environment(
+def sandbox_environment(  # LAMBDA_TASK_ROOT and AWS_LAMBDA_RUNTIME_API come from the sandbox backend
     config: FunctionConfig,
     *,
     region: str,
-    runtime_api: str,
-    task_root: Path,
     runtime_dir: Path,
     log_stream: str,
     execution_env: str,
@@ -68,11 +66,9 @@ def sandbox_environment(
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
         "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group_name,
         "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
-        "AWS_LAMBDA_RUNTIME_API": runtime_api,
         "AWS_ACCESS_KEY_ID": credentials.access_key_id,
         "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,
         "AWS_SESSION_TOKEN": credentials.session_token,
-        "LAMBDA_TASK_ROOT": str(task_root),
         "LAMBDA_RUNTIME_DIR": str(runtime_dir),
         # boto3 inside the function talks to this Firebox's Lambda API, as it would to Lambda's on AWS.
         "AWS_ENDPOINT_URL_LAMBDA": api_endpoint,

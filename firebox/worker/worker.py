@@ -13,11 +13,11 @@ import time
 import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from firebox.errors import EnvironmentGone, SandboxStartFailed
 from firebox.observability import LogStore
+from firebox.runtime import PYTHON_BOOTSTRAP
 from firebox.sandbox import SandboxBackend, SandboxSpec
 from firebox.store import FunctionConfig
 from firebox.worker.code_cache import CodeCache
@@ -102,30 +102,27 @@ class Worker:
 
     async def _start_sandbox(self, env: Environment) -> None:
         config = env.config
-        runtime = config.runtime or ""
-        task_root = await self._code_cache.task_root(config.code.digest)
-        argv = self._runtimes.command(runtime, task_root)
-        address = await env.runtime_api.start()
+        launch = self._runtimes.launch(config.runtime or "")
         environ = sandbox_environment(
             config,
             region=self._settings.region,
-            runtime_api=address,
-            task_root=task_root,
-            runtime_dir=Path(argv[-1]).parent,
+            runtime_dir=PYTHON_BOOTSTRAP.parent,
             log_stream=env.log_stream,
-            execution_env=self._runtimes.execution_env(runtime),
+            execution_env=self._runtimes.execution_env(config.runtime or ""),
             credentials=self._settings.credentials,
             api_endpoint=self._settings.api_endpoint,
         )
         spec = SandboxSpec(
             sandbox_id=env.env_id,
-            argv=argv,
+            launch=launch,
             env=environ,
-            task_root=task_root,
+            task_root=await self._code_cache.task_root(config.code.digest),
             memory_mb=config.memory_size,
             ephemeral_storage_mb=config.ephemeral_storage,
         )
-        env.attach(await self._backend.start(spec))
+        sandbox = await self._backend.start(spec)
+        await env.runtime_api.start(sandbox.runtime_api_socket)
+        env.attach(sandbox)
         self._spawn(self._watch(env), f"worker.watch.{env.env_id[:8]}")
 
     async def _watch(self, env: Environment) -> None:

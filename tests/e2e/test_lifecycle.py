@@ -21,6 +21,23 @@ def _payload(response: dict[str, Any]) -> Any:
     return json.loads(response["Payload"].read())
 
 
+def _sandbox_processes(server_pid: int) -> set[int]:
+    """Processes of execution environments below the server: its descendants, less its zygotes (which
+    outlive environments by design)."""
+    zygotes = set()
+    for pid in _descendants(server_pid):
+        try:
+            if b"zygote.py" in Path(f"/proc/{pid}/cmdline").read_bytes() and _parent(pid) == server_pid:
+                zygotes.add(pid)
+        except OSError:
+            continue
+    return {pid for pid in _descendants(server_pid) if pid not in zygotes}
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 def _descendants(pid: int) -> set[int]:
     """Every process below `pid`, from /proc."""
     children: dict[int, list[int]] = {}
@@ -106,9 +123,7 @@ def test_init_is_capped_at_10_seconds(lambda_client: Any, create_function: Any, 
     assert _payload(response)["errorType"] == "Sandbox.Timedout"
 
 
-def test_timeout_kills_and_the_next_invoke_works(
-    lambda_client: Any, create_function: Any, function_name: str
-) -> None:
+def test_timeout_kills_and_the_next_invoke_works(lambda_client: Any, create_function: Any, function_name: str) -> None:
     create_function(
         {"app.py": "import time\nSTARTS = 0\ndef handler(e, c):\n    time.sleep(e['s'])\n    return 'ok'\n"},
         Timeout=1,
@@ -123,9 +138,7 @@ def test_timeout_kills_and_the_next_invoke_works(
 
 
 def test_crash_is_a_runtime_exit_error(lambda_client: Any, create_function: Any, function_name: str) -> None:
-    create_function(
-        {"app.py": "import os\ndef handler(e, c):\n    if e.get('die'): os._exit(3)\n    return 'alive'\n"}
-    )
+    create_function({"app.py": "import os\ndef handler(e, c):\n    if e.get('die'): os._exit(3)\n    return 'alive'\n"})
     response = lambda_client.invoke(FunctionName=function_name, Payload=b'{"die": true}')
     error = _payload(response)
     assert error["errorType"] == "Runtime.ExitError"
@@ -137,14 +150,10 @@ def test_memory_limit_is_enforced(
     lambda_client: Any, create_function: Any, function_name: str, server: FireboxServer
 ) -> None:
     create_function(
-        {
-            "app.py": "def handler(e, c):\n    block = bytearray(e['mb'] * 1024 * 1024)\n    return len(block)\n"
-        },
+        {"app.py": "def handler(e, c):\n    block = bytearray(e['mb'] * 1024 * 1024)\n    return len(block)\n"},
         MemorySize=128,
     )
-    assert (
-        _payload(lambda_client.invoke(FunctionName=function_name, Payload=b'{"mb": 32}')) == 32 * 1024 * 1024
-    )
+    assert _payload(lambda_client.invoke(FunctionName=function_name, Payload=b'{"mb": 32}')) == 32 * 1024 * 1024
     response = lambda_client.invoke(FunctionName=function_name, Payload=b'{"mb": 256}', LogType="Tail")
     assert response["FunctionError"] == "Unhandled"
     error = _payload(response)
@@ -172,8 +181,8 @@ def test_idle_environments_are_reaped(start_server: Callable[..., FireboxServer]
     server = start_server("--keep-alive", "0.5")
     _create_and_invoke(server, "reaped")
     assert server.process is not None
-    assert _descendants(server.process.pid)
-    _wait_until(lambda: not _descendants(server.process.pid))  # type: ignore[union-attr]
+    assert _sandbox_processes(server.process.pid)
+    _wait_until(lambda: not _sandbox_processes(server.process.pid))  # type: ignore[union-attr]
 
 
 def test_update_sends_new_invokes_to_new_environments(
@@ -186,9 +195,7 @@ def test_update_sends_new_invokes_to_new_environments(
     assert _payload(lambda_client.invoke(FunctionName=function_name)) == "old"
     results: list[Any] = []
     slow = threading.Thread(
-        target=lambda: results.append(
-            _payload(lambda_client.invoke(FunctionName=function_name, Payload=b'{"s": 2}'))
-        )
+        target=lambda: results.append(_payload(lambda_client.invoke(FunctionName=function_name, Payload=b'{"s": 2}')))
     )
     slow.start()
     logs = server.client("logs")

@@ -14,9 +14,11 @@ import pytest
 from tests.zips import zip_directory
 
 SITE_PACKAGES = Path(next(p for p in sys.path if p.endswith("site-packages")))
+# Sandboxes see the host's interpreters, not this virtualenv: custom runtimes run on the base interpreter.
+PYTHON = getattr(sys, "_base_executable", sys.executable)
 
 # A complete custom runtime in a few lines of Python: the Runtime API is plain HTTP.
-CUSTOM_BOOTSTRAP = f"""#!{sys.executable}
+CUSTOM_BOOTSTRAP = f"""#!{PYTHON} -S
 import http.client, json, os
 host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
 api = http.client.HTTPConnection(host, int(port))
@@ -34,9 +36,7 @@ while True:
 
 @pytest.mark.parametrize("runtime", ["provided.al2023", "provided.al2"])
 def test_custom_bootstrap(lambda_client: Any, create_function: Any, function_name: str, runtime: str) -> None:
-    create_function(
-        {"bootstrap": CUSTOM_BOOTSTRAP}, handler="my.handler", runtime=runtime, executable=("bootstrap",)
-    )
+    create_function({"bootstrap": CUSTOM_BOOTSTRAP}, handler="my.handler", runtime=runtime, executable=("bootstrap",))
     response = lambda_client.invoke(FunctionName=function_name, Payload=b'{"a": 1}', LogType="Tail")
     body = json.loads(response["Payload"].read())
     assert body["handler"] == "my.handler"
@@ -53,36 +53,53 @@ def test_missing_bootstrap_is_an_invalid_entrypoint(
     assert json.loads(response["Payload"].read())["errorType"] == "Runtime.InvalidEntrypoint"
 
 
-def test_awslambdaric_unmodified(lambda_client: Any, create_function: Any, function_name: str) -> None:
-    bootstrap = f'#!/bin/sh\nexec {sys.executable} -m awslambdaric "$_HANDLER"\n'
+def _bundle(package: Path, names: tuple[str, ...]) -> None:
+    """Copy installed packages into a function's directory, as `pip install --target` would."""
+    package.mkdir(exist_ok=True)
+    for name in names:
+        source = SITE_PACKAGES / name
+        if source.is_dir():
+            shutil.copytree(source, package / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            shutil.copy(source, package / name)
+
+
+def _create_awslambdaric_function(client: Any, name: str, tmp_path: Path, handler: str) -> None:
+    """awslambdaric, unmodified, bundled in the zip and run by a `bootstrap`, as AWS documents for a
+    custom runtime."""
+    package = tmp_path / "package"
+    native = next(p.name for p in SITE_PACKAGES.glob("runtime_client.*.so"))
+    _bundle(package, ("awslambdaric", native, "simplejson", "snapshot_restore_py.py"))
+    (package / "app.py").write_text(handler)
+    bootstrap = package / "bootstrap"
+    bootstrap.write_text(f'#!/bin/sh\ncd "$LAMBDA_TASK_ROOT"\nexec {PYTHON} -m awslambdaric "$_HANDLER"\n')
+    bootstrap.chmod(0o755)
+    client.create_function(
+        FunctionName=name,
+        Runtime="provided.al2023",
+        Role="arn:aws:iam::000000000000:role/x",
+        Handler="app.handler",
+        Code={"ZipFile": zip_directory(package)},
+        Timeout=30,
+    )
+
+
+def test_awslambdaric_unmodified(lambda_client: Any, function_name: str, tmp_path: Path) -> None:
     handler = (
         "import os\ndef handler(event, context):\n    print('ric says hi')\n"
         "    return {'ric': True, 'rid': context.aws_request_id, 'event': event}\n"
     )
-    create_function(
-        {"bootstrap": bootstrap, "app.py": handler},
-        handler="app.handler",
-        runtime="provided.al2023",
-        executable=("bootstrap",),
-    )
+    _create_awslambdaric_function(lambda_client, function_name, tmp_path, handler)
     for n in range(2):
-        response = lambda_client.invoke(
-            FunctionName=function_name, Payload=json.dumps({"n": n}), LogType="Tail"
-        )
+        response = lambda_client.invoke(FunctionName=function_name, Payload=json.dumps({"n": n}), LogType="Tail")
         body = json.loads(response["Payload"].read())
         assert body == {"ric": True, "rid": response["ResponseMetadata"]["RequestId"], "event": {"n": n}}
         assert "ric says hi" in base64.b64decode(response["LogResult"]).decode()
 
 
-def test_awslambdaric_reports_handler_errors(
-    lambda_client: Any, create_function: Any, function_name: str
-) -> None:
-    bootstrap = f'#!/bin/sh\nexec {sys.executable} -m awslambdaric "$_HANDLER"\n'
-    create_function(
-        {"bootstrap": bootstrap, "app.py": "def handler(e, c):\n    raise KeyError('k')\n"},
-        handler="app.handler",
-        runtime="provided.al2023",
-        executable=("bootstrap",),
+def test_awslambdaric_reports_handler_errors(lambda_client: Any, function_name: str, tmp_path: Path) -> None:
+    _create_awslambdaric_function(
+        lambda_client, function_name, tmp_path, "def handler(e, c):\n    raise KeyError('k')\n"
     )
     response = lambda_client.invoke(FunctionName=function_name)
     assert response["FunctionError"] == "Unhandled"
@@ -91,13 +108,7 @@ def test_awslambdaric_reports_handler_errors(
 
 def test_powertools_logger_bundled_in_the_zip(lambda_client: Any, tmp_path: Path, function_name: str) -> None:
     package = tmp_path / "package"
-    package.mkdir()
-    for name in ("aws_lambda_powertools", "jmespath", "typing_extensions.py"):
-        source = SITE_PACKAGES / name
-        if source.is_dir():
-            shutil.copytree(source, package / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif source.exists():
-            shutil.copy(source, package / name)
+    _bundle(package, ("aws_lambda_powertools", "jmespath", "typing_extensions.py"))
     (package / "app.py").write_text(
         "from aws_lambda_powertools import Logger\n"
         "logger = Logger(service='checkout')\n"
@@ -142,9 +153,7 @@ def test_python_runtime_runs_its_version(
     assert json.loads(response["Payload"].read()) == [3, minor]
 
 
-def test_firebox_own_packages_are_not_visible(
-    lambda_client: Any, create_function: Any, function_name: str
-) -> None:
+def test_firebox_own_packages_are_not_visible(lambda_client: Any, create_function: Any, function_name: str) -> None:
     create_function({"app.py": "def handler(e, c):\n    import aiohttp\n"})
     response = lambda_client.invoke(FunctionName=function_name)
     assert json.loads(response["Payload"].read())["errorType"] == "ModuleNotFoundError"

@@ -18,27 +18,15 @@ if __name__ == "__main__":
     # beside this file are reached as the private package _fbx_runtime (PEP 366: setting
     # __package__ gives a script relative imports).
     sys.path[:] = [entry for entry in sys.path if not entry or os.path.realpath(entry) != _HERE]
-    if sys.flags.no_site:
-        # Firebox starts runtimes with -S: site's work (chiefly .pth files, which on some hosts import
-        # whole packages) costs tens of milliseconds per cold start. The interpreter's installed packages
-        # stay importable, after the function's own; exit() and quit() keep working.
-        _version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-        for _prefix in dict.fromkeys((sys.prefix, sys.exec_prefix)):
-            for _directory in (
-                os.path.join(_prefix, "lib", _version, "site-packages"),
-                os.path.join(_prefix, "local", "lib", _version, "dist-packages"),
-                os.path.join(_prefix, "lib", "python3", "dist-packages"),
-            ):
-                if os.path.isdir(_directory) and _directory not in sys.path:
-                    sys.path.append(_directory)
-        import builtins
-
-        builtins.exit = builtins.quit = sys.exit  # type: ignore[assignment]
     _package = types.ModuleType("_fbx_runtime")
     _package.__path__ = [_HERE]
     sys.modules["_fbx_runtime"] = _package
     __package__ = "_fbx_runtime"
 
     from ._fbx_loop import main
+    from ._fbx_sitepath import add_installed_packages
+
+    if sys.flags.no_site:
+        add_installed_packages()
 
     sys.exit(main())

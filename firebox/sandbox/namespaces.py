@@ -1,0 +1,318 @@
+"""The namespace backend, the default on Linux: each environment in its own user, PID, mount, network,
+IPC and UTS namespaces, as an unprivileged uid with no capabilities, on a read-only root, with its code at
+/var/task, a private /tmp of its ephemeral-storage size, a seccomp filter, and cgroup limits.
+
+Environments are forked from a zygote per interpreter (`zygotes.py`), which has the runtime client and the
+preloaded packages imported already; the sandbox side of the confinement is in `zygote/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from firebox.errors import SandboxStartFailed
+from firebox.sandbox import messages
+from firebox.sandbox.base import Executable, ExitCause, PythonRuntime, SandboxExit, SandboxSpec
+from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup
+from firebox.sandbox.zygotes import ZYGOTE_SCRIPT, Zygote, ZygoteInfo
+
+log = logging.getLogger(__name__)
+
+TASK_ROOT = "/var/task"
+_SYSTEM_DIRECTORIES = ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc")
+_DEVICES = ("null", "zero", "full", "random", "urandom")
+_START_DEADLINE_S = 10.0
+_DESTROY_DEADLINE_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceSettings:
+    preload: tuple[str, ...] = ("boto3",)  # imported by each zygote ahead of every cold start, if installed
+    api_port: int = 9001  # where the Runtime API listens inside each sandbox
+    inside_id: int = 993  # the uid and gid a function sees (as on AWS)
+    first_uid: int = 500_000  # host uids handed out to sandboxes, one each, from here
+    uid_count: int = 100_000
+    hostname: str = "firebox"
+
+
+def unavailable_reason() -> str | None:
+    """Why the namespace backend cannot run here, or None when it can."""
+    if sys.platform != "linux":
+        return "it needs Linux"
+    if os.geteuid() != 0:
+        return "it needs root to create namespaces and control groups"
+    if CgroupTree.discover() is None:
+        return "no writable control groups were found"
+    return None
+
+
+class NamespaceSandbox:
+    def __init__(
+        self,
+        spec: SandboxSpec,
+        cgroup: SandboxCgroup,
+        report: socket.socket,
+        output_fd: int,
+        api: socket.socket,
+        pid: int,
+        monitor_pid: int,
+        scratch: Path,
+    ) -> None:
+        self._spec = spec
+        self._cgroup = cgroup
+        self._report = report
+        self._output_fd = output_fd
+        self._api = api
+        self._pid = pid
+        self._monitor_pid = monitor_pid
+        self._scratch = scratch
+        self._killed = False
+        self._exit: SandboxExit | None = None
+        self._waiting = asyncio.Lock()
+
+    @property
+    def sandbox_id(self) -> str:
+        return self._spec.sandbox_id
+
+    @property
+    def output_fd(self) -> int:
+        return self._output_fd
+
+    @property
+    def runtime_api_socket(self) -> socket.socket:
+        return self._api
+
+    @property
+    def pid(self) -> int:
+        """The sandbox's first process (PID 1 inside), as the host numbers it."""
+        return self._pid
+
+    async def wait(self) -> SandboxExit:
+        async with self._waiting:  # one reader of the report channel; later callers get the same answer
+            if self._exit is None:
+                returncode = -signal.SIGKILL
+                with contextlib.suppress(messages.ChannelClosed):
+                    while True:
+                        message, _ = await messages.receive(self._report)
+                        if "exit" in message:
+                            returncode = int(message["exit"])
+                            break
+                self._exit = SandboxExit(self._cause(returncode), returncode)
+        return self._exit
+
+    def _cause(self, returncode: int) -> ExitCause:
+        if self._cgroup.oom_kills() > 0:
+            return ExitCause.OUT_OF_MEMORY
+        if self._killed:
+            return ExitCause.KILLED
+        return ExitCause.SIGNALLED if returncode < 0 else ExitCause.EXITED
+
+    def kill(self) -> None:
+        self._killed = True
+        # PID 1 of a PID namespace takes every process of the namespace with it.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._pid, signal.SIGKILL)
+        self._cgroup.kill_all()
+
+    def max_memory_used(self) -> int:
+        return self._cgroup.peak_memory()
+
+    async def destroy(self) -> None:
+        self.kill()
+        try:
+            async with asyncio.timeout(_DESTROY_DEADLINE_S):
+                await self.wait()
+                while not self._cgroup.remove():
+                    self._cgroup.kill_all()
+                    await asyncio.sleep(0.01)
+        except TimeoutError:
+            log.error("sandbox %s did not end within %.0f s of SIGKILL", self.sandbox_id, _DESTROY_DEADLINE_S)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._monitor_pid, signal.SIGKILL)
+        for closing in (self._report, self._api):
+            closing.close()
+        with contextlib.suppress(OSError):
+            os.close(self._output_fd)
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+class NamespaceBackend:
+    name = "namespaces"
+    isolated = True
+
+    def __init__(
+        self,
+        scratch: Path,
+        cgroups: CgroupTree,
+        seccomp: bytes | None,
+        custom_runtime_python: PythonRuntime,
+        settings: NamespaceSettings | None = None,
+    ) -> None:
+        # Custom runtimes are exec'd from a zygote too (it does the confining): this interpreter's.
+        self._custom_runtime_python = custom_runtime_python
+        self._scratch = scratch
+        self._cgroups = cgroups
+        self._seccomp = base64.b64encode(seccomp).decode() if seccomp else None
+        self._settings = settings or NamespaceSettings()
+        self._zygotes: dict[str, Zygote] = {}
+        self._starting: dict[str, asyncio.Lock] = {}
+        self._uids = itertools.cycle(
+            range(self._settings.first_uid, self._settings.first_uid + self._settings.uid_count)
+        )
+        scratch.mkdir(parents=True, exist_ok=True)
+
+    async def _zygote(self, interpreter: str, runtime_dir: Path) -> tuple[Zygote, ZygoteInfo]:
+        async with self._starting.setdefault(interpreter, asyncio.Lock()):
+            zygote = self._zygotes.get(interpreter)
+            if zygote is None or not zygote.alive or zygote.info is None:
+                if zygote is not None:
+                    await zygote.close()
+                zygote = Zygote(interpreter, runtime_dir, self._settings.preload)
+                info = await zygote.start()
+                if info.failed:
+                    log.info("zygote %s could not preload %s", interpreter, ", ".join(info.failed))
+                self._zygotes[interpreter] = zygote
+            assert zygote.info is not None
+            return zygote, zygote.info
+
+    async def start(self, spec: SandboxSpec) -> NamespaceSandbox:
+        launch = spec.launch
+        if isinstance(launch, Executable):
+            program = spec.task_root / launch.name
+            if not os.access(program, os.X_OK):
+                raise SandboxStartFailed(f"fork/exec {TASK_ROOT}/{launch.name}: no such executable file")
+            python = self._custom_runtime_python
+        else:
+            python = launch
+        runtime_dir = python.bootstrap.parent
+        zygote, info = await self._zygote(python.interpreter, runtime_dir)
+        scratch = self._scratch / spec.sandbox_id
+        scratch.mkdir()
+        cgroup = self._cgroups.create(spec.sandbox_id, spec.memory_mb * 1024 * 1024, spec.max_processes)
+        output_read, output_write = os.pipe()
+        os.set_blocking(output_read, False)
+        report, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        report.setblocking(False)
+        uid = next(self._uids)
+        request: dict[str, Any] = {
+            "id": spec.sandbox_id,
+            "root": str(scratch),
+            "mounts": self._mount_plan(spec, info, runtime_dir),
+            "cgroup_procs": [str(p) for p in cgroup.procs_files()],
+            "hostname": self._settings.hostname,
+            "api_port": self._settings.api_port,
+            "uid": uid,
+            "gid": uid,
+            "inside_id": self._settings.inside_id,
+            "seccomp": self._seccomp,
+            "cwd": TASK_ROOT,
+            "env": {
+                **spec.env,
+                "LAMBDA_TASK_ROOT": TASK_ROOT,
+                "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{self._settings.api_port}",
+            },
+        }
+        if isinstance(launch, Executable):
+            request["argv"] = [f"{TASK_ROOT}/{launch.name}"]
+        try:
+            monitor = await zygote.spawn(request, [output_write, theirs.fileno()])
+        except BaseException:
+            for fd in (output_read,):
+                os.close(fd)
+            report.close()
+            cgroup.remove()
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        finally:
+            os.close(output_write)
+            theirs.close()
+        try:
+            pid, api = await self._await_start(report)
+        except SandboxStartFailed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(monitor, signal.SIGKILL)
+            cgroup.kill_all()
+            report.close()
+            os.close(output_read)
+            cgroup.remove()
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        return NamespaceSandbox(spec, cgroup, report, output_read, api, pid, monitor, scratch)
+
+    @staticmethod
+    async def _await_start(report: socket.socket) -> tuple[int, socket.socket]:
+        """The sandbox's pid (from its monitor) and its Runtime API socket (from the sandbox itself)."""
+        pid: int | None = None
+        api: socket.socket | None = None
+        try:
+            async with asyncio.timeout(_START_DEADLINE_S):
+                while pid is None or api is None:
+                    message, fds = await messages.receive(report)
+                    if "error" in message:
+                        raise SandboxStartFailed(f"the sandbox could not be set up: {message['error']}")
+                    if "pid" in message:
+                        pid = int(message["pid"])
+                    if message.get("api") and fds:
+                        api = socket.socket(fileno=fds[0])
+                        api.setblocking(False)
+        except (TimeoutError, messages.ChannelClosed) as exc:
+            if api is not None:
+                api.close()
+            raise SandboxStartFailed(f"the sandbox did not start: {exc}") from exc
+        return pid, api
+
+    def _mount_plan(self, spec: SandboxSpec, info: ZygoteInfo, runtime_dir: Path) -> list[dict[str, Any]]:
+        plan: list[dict[str, Any]] = []
+        for directory in _SYSTEM_DIRECTORIES:
+            if os.path.islink(directory):
+                plan.append({"kind": "symlink", "path": directory, "to": os.readlink(directory)})
+            elif os.path.isdir(directory):
+                plan.append({"kind": "bind", "path": directory, "source": directory})
+        covered = [d for d in _SYSTEM_DIRECTORIES if not os.path.islink(d)]
+        # The interpreter and Firebox's runtime client stay at their host paths: the zygote's already-loaded
+        # modules and the interpreter's own lookups refer to them by those paths.
+        extra = [*info.prefixes, str(ZYGOTE_SCRIPT.parent), str(runtime_dir)]
+        for path in dict.fromkeys(os.path.realpath(p) for p in extra):
+            if not any(path == d or path.startswith(d + "/") for d in covered):
+                plan.append({"kind": "bind", "path": path, "source": path})
+        plan += [
+            {"kind": "bind", "path": TASK_ROOT, "source": str(spec.task_root)},
+            {"kind": "dir", "path": "/opt", "mode": 0o755},
+            {"kind": "tmpfs", "path": "/tmp", "options": f"size={spec.ephemeral_storage_mb}m,mode=1777"},
+            {"kind": "tmpfs", "path": "/dev", "options": "size=64k,mode=0755"},
+            *(
+                {
+                    "kind": "bind",
+                    "path": f"/dev/{d}",
+                    "source": f"/dev/{d}",
+                    "file": True,
+                    "devices": True,
+                    "writable": True,
+                }
+                for d in _DEVICES
+            ),
+            {"kind": "symlink", "path": "/dev/fd", "to": "/proc/self/fd"},
+            {"kind": "symlink", "path": "/dev/stdin", "to": "/proc/self/fd/0"},
+            {"kind": "symlink", "path": "/dev/stdout", "to": "/proc/self/fd/1"},
+            {"kind": "symlink", "path": "/dev/stderr", "to": "/proc/self/fd/2"},
+            {"kind": "proc", "path": "/proc"},
+        ]
+        return plan
+
+    async def close(self) -> None:
+        await asyncio.gather(*(zygote.close() for zygote in self._zygotes.values()))
+        self._zygotes.clear()
+        self._cgroups.remove()
+        shutil.rmtree(self._scratch, ignore_errors=True)
