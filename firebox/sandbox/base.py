@@ -8,6 +8,7 @@ and stderr. Backends differ only in how strongly the tree is isolated from the h
 from __future__ import annotations
 
 import enum
+import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,6 +46,11 @@ class SandboxSpec:
     memory_mb: int
     ephemeral_storage_mb: int
     max_processes: int = 1024  # AWS's limit on processes and threads per environment
+
+
+# A sandbox runs INIT with every core of the host and gets the CPU share of its memory size (1,769 MB = one
+# vCPU, as on Lambda) once INIT is over: a small function's cold start is not stretched by its share.
+INIT_CPUS = float(os.cpu_count() or 1)
 
 
 class ExitCause(enum.Enum):
@@ -90,6 +96,19 @@ class Sandbox(Protocol):
 
     def max_memory_used(self) -> int:
         """Peak memory of the whole sandbox so far, in bytes."""
+        ...
+
+    def initialised(self) -> None:
+        """INIT is over: from now on the sandbox gets the CPU share of its memory size."""
+        ...
+
+    def freeze(self) -> bool:
+        """Have every process of the idle sandbox stopped, without waiting for it (False where this host
+        cannot freeze)."""
+        ...
+
+    def thaw(self) -> bool:
+        """Let a frozen sandbox run again (False where this host cannot freeze)."""
         ...
 
     async def destroy(self) -> None:

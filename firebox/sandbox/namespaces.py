@@ -24,8 +24,8 @@ from typing import Any
 
 from firebox.errors import SandboxStartFailed
 from firebox.sandbox import messages
-from firebox.sandbox.base import Executable, ExitCause, PythonRuntime, SandboxExit, SandboxSpec
-from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup
+from firebox.sandbox.base import INIT_CPUS, Executable, ExitCause, PythonRuntime, SandboxExit, SandboxSpec
+from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup, lambda_cpus
 from firebox.sandbox.zygotes import ZYGOTE_SCRIPT, Zygote, ZygoteInfo
 
 log = logging.getLogger(__name__)
@@ -67,8 +67,7 @@ class NamespaceSandbox:
         output_fd: int,
         api: socket.socket,
         pid: int,
-        monitor_pid: int,
-        scratch: Path,
+                scratch: Path,
     ) -> None:
         self._spec = spec
         self._cgroup = cgroup
@@ -76,7 +75,6 @@ class NamespaceSandbox:
         self._output_fd = output_fd
         self._api = api
         self._pid = pid
-        self._monitor_pid = monitor_pid
         self._scratch = scratch
         self._killed = False
         self._exit: SandboxExit | None = None
@@ -129,6 +127,15 @@ class NamespaceSandbox:
     def max_memory_used(self) -> int:
         return self._cgroup.peak_memory()
 
+    def initialised(self) -> None:
+        self._cgroup.limit_cpus(lambda_cpus(self._spec.memory_mb, os.cpu_count() or 1))
+
+    def freeze(self) -> bool:
+        return self._cgroup.freeze(wait=False)
+
+    def thaw(self) -> bool:
+        return self._cgroup.thaw()
+
     async def destroy(self) -> None:
         self.kill()
         try:
@@ -139,8 +146,6 @@ class NamespaceSandbox:
                     await asyncio.sleep(0.01)
         except TimeoutError:
             log.error("sandbox %s did not end within %.0f s of SIGKILL", self.sandbox_id, _DESTROY_DEADLINE_S)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self._monitor_pid, signal.SIGKILL)
         for closing in (self._report, self._api):
             closing.close()
         with contextlib.suppress(OSError):
@@ -200,7 +205,7 @@ class NamespaceBackend:
         zygote, info = await self._zygote(python.interpreter, runtime_dir)
         scratch = self._scratch / spec.sandbox_id
         scratch.mkdir()
-        cgroup = self._cgroups.create(spec.sandbox_id, spec.memory_mb * 1024 * 1024, spec.max_processes)
+        cgroup = self._cgroups.create(spec.sandbox_id, spec.memory_mb * 1024 * 1024, spec.max_processes, INIT_CPUS)
         output_read, output_write = os.pipe()
         os.set_blocking(output_read, False)
         report, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -227,7 +232,7 @@ class NamespaceBackend:
         if isinstance(launch, Executable):
             request["argv"] = [f"{TASK_ROOT}/{launch.name}"]
         try:
-            monitor = await zygote.spawn(request, [output_write, theirs.fileno()])
+            await zygote.spawn(request, [output_write, theirs.fileno()])
         except BaseException:
             for fd in (output_read,):
                 os.close(fd)
@@ -241,19 +246,17 @@ class NamespaceBackend:
         try:
             pid, api = await self._await_start(report)
         except SandboxStartFailed:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(monitor, signal.SIGKILL)
             cgroup.kill_all()
             report.close()
             os.close(output_read)
             cgroup.remove()
             shutil.rmtree(scratch, ignore_errors=True)
             raise
-        return NamespaceSandbox(spec, cgroup, report, output_read, api, pid, monitor, scratch)
+        return NamespaceSandbox(spec, cgroup, report, output_read, api, pid, scratch)
 
     @staticmethod
     async def _await_start(report: socket.socket) -> tuple[int, socket.socket]:
-        """The sandbox's pid (from its monitor) and its Runtime API socket (from the sandbox itself)."""
+        """The sandbox's pid (from its zygote) and its Runtime API socket (from the sandbox itself)."""
         pid: int | None = None
         api: socket.socket | None = None
         try:

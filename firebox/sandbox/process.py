@@ -19,6 +19,7 @@ from pathlib import Path
 
 from firebox.errors import SandboxStartFailed
 from firebox.sandbox.base import ExitCause, PythonRuntime, SandboxExit, SandboxSpec
+from firebox.sandbox.base import INIT_CPUS
 from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup, lambda_cpus
 
 log = logging.getLogger(__name__)
@@ -92,9 +93,13 @@ class ProcessSandbox:
         if self._cgroup is not None:
             self._cgroup.kill_all()
 
+    def initialised(self) -> None:
+        if self._cgroup is not None:
+            self._cgroup.limit_cpus(lambda_cpus(self._spec.memory_mb, os.cpu_count() or 1))
+
     def freeze(self) -> bool:
-        """Stop every process of the sandbox; False where there is no cgroup (or freezer) to do it with."""
-        return self._cgroup is not None and self._cgroup.freeze()
+        """Have every process of the sandbox stopped; False where there is no cgroup (or freezer) to do it with."""
+        return self._cgroup is not None and self._cgroup.freeze(wait=False)
 
     def thaw(self) -> bool:
         """Let a frozen sandbox run again; False where there is no cgroup (or freezer)."""
@@ -155,8 +160,7 @@ class ProcessBackend:
         tmp.mkdir(parents=True)
         cgroup = None
         if self._cgroups is not None:
-            cpus = lambda_cpus(spec.memory_mb, os.cpu_count() or 1)
-            cgroup = self._cgroups.create(spec.sandbox_id, spec.memory_mb * 1024 * 1024, spec.max_processes, cpus)
+            cgroup = self._cgroups.create(spec.sandbox_id, spec.memory_mb * 1024 * 1024, spec.max_processes, INIT_CPUS)
         procs_files = cgroup.procs_files() if cgroup is not None else []
 
         def enter_cgroup() -> None:

@@ -78,7 +78,7 @@ class Zygote:
         return self.info
 
     async def spawn(self, request: dict[str, Any], fds: list[int]) -> int:
-        """Ask for a new environment; returns the pid of its monitor process."""
+        """Ask for a new environment; returns the pid of its first process."""
         if self._channel is None:
             raise SandboxStartFailed("the zygote is not running")
         async with self._lock:

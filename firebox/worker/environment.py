@@ -221,6 +221,8 @@ class Environment:
         self._current = invocation
         self._outcome = loop.create_future()
         timeout_s = float(self.config.timeout)
+        if self._sandbox is not None:
+            self._sandbox.thaw()
         self._deliveries.put_nowait((invocation, int(time.time() * 1000 + timeout_s * 1000)))
         try:
             async with asyncio.timeout(timeout_s):
@@ -264,6 +266,9 @@ class Environment:
         self._logs.reset()
         if status is None:
             self._move(EnvState.IDLE)
+            # As on Lambda, an idle environment gets no CPU at all until its next invocation. Frozen just
+            # after this step, once the response is on its way: freezing is not the caller's wait.
+            asyncio.get_running_loop().call_soon(self._freeze_if_idle)
         elif self.state is not EnvState.GONE:
             self._move(EnvState.GONE)
         self.last_used = time.monotonic()
@@ -277,6 +282,10 @@ class Environment:
             max_memory_used_mb=memory_used,
         )
 
+    def _freeze_if_idle(self) -> None:
+        if self.state is EnvState.IDLE and self._sandbox is not None:
+            self._sandbox.freeze()
+
     def _kill(self) -> None:
         if self._sandbox is not None:
             self._sandbox.kill()
@@ -287,6 +296,8 @@ class Environment:
         if not self._ready.done():
             self._init_duration_ms = (time.perf_counter() - self._started) * 1000
             self._ready.set_result(None)
+            if self._sandbox is not None:
+                self._sandbox.initialised()
 
     async def next_invocation(self) -> tuple[Invocation, int]:
         return await self._deliveries.get()

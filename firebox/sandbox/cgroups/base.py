@@ -80,11 +80,16 @@ class SandboxCgroup(abc.ABC):
         """Highest memory use of the whole sandbox so far, in bytes: REPORT's "Max Memory Used"."""
 
     @abc.abstractmethod
-    def freeze(self) -> bool:
-        """Stop every process of the sandbox and return once all are stopped.
+    def limit_cpus(self, cpus: float) -> None:
+        """Cap the sandbox at `cpus` cores from now on (no-op where the host has no cpu controller)."""
+
+    @abc.abstractmethod
+    def freeze(self, wait: bool = True) -> bool:
+        """Stop every process of the sandbox and (with `wait`) return once all are stopped.
 
         False where this host cannot freeze (no freezer), True once frozen. Raises `PlatformFailure` when the
         group is not frozen after about a second; it is thawed again then, so it is never left half-frozen.
+        Without `wait` it only asks the kernel, which stops each process as it next leaves the kernel.
         """
 
     @abc.abstractmethod

@@ -7,6 +7,7 @@ where mounted; without them CPU is not capped and `freeze()` answers False.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +54,7 @@ class V1Cgroup(SandboxCgroup):
     def __init__(self, dirs: dict[str, Path]) -> None:
         self.dirs = dirs
         self._peak_fd: int | None = None
+        self._freezer_fd: int | None = None
 
     def procs_files(self) -> list[Path]:
         return [d / "cgroup.procs" for d in _unique(list(self.dirs.values()))]
@@ -72,23 +74,36 @@ class V1Cgroup(SandboxCgroup):
         except (OSError, ValueError):
             return 0
 
-    def freeze(self) -> bool:
+    def limit_cpus(self, cpus: float) -> None:
+        cpu = self.dirs.get("cpu")
+        if cpu is not None:
+            _write_limit(cpu / "cpu.cfs_quota_us", str(cpu_quota_us(cpus)))
+
+    def _freezer_state(self) -> int | None:
+        # Written twice per invocation (thaw, then freeze once idle): kept open to save an open() each time.
         freezer = self.dirs.get("freezer")
         if freezer is None:
+            return None
+        if self._freezer_fd is None:
+            self._freezer_fd = os.open(freezer / "freezer.state", os.O_RDWR)
+        return self._freezer_fd
+
+    def freeze(self, wait: bool = True) -> bool:
+        state = self._freezer_state()
+        if state is None:
             return False
-        state = freezer / "freezer.state"
-        state.write_text("FROZEN")
+        os.pwrite(state, b"FROZEN", 0)
         # The write returns while the state may still read FREEZING: tasks stop as they next leave the kernel.
-        if not wait_until(lambda: state.read_text().strip() == "FROZEN", FREEZE_DEADLINE_S):
-            state.write_text("THAWED")
-            raise freeze_timed_out(freezer)
+        if wait and not wait_until(lambda: os.pread(state, 16, 0).strip() == b"FROZEN", FREEZE_DEADLINE_S):
+            os.pwrite(state, b"THAWED", 0)
+            raise freeze_timed_out(self.dirs["freezer"])
         return True
 
     def thaw(self) -> bool:
-        freezer = self.dirs.get("freezer")
-        if freezer is None:
+        state = self._freezer_state()
+        if state is None:
             return False
-        (freezer / "freezer.state").write_text("THAWED")
+        os.pwrite(state, b"THAWED", 0)
         return True
 
     def kill_all(self) -> None:
@@ -98,9 +113,10 @@ class V1Cgroup(SandboxCgroup):
             self.thaw()
 
     def remove(self) -> bool:
-        if self._peak_fd is not None:
-            os.close(self._peak_fd)
-            self._peak_fd = None
+        for fd in (self._peak_fd, self._freezer_fd):
+            if fd is not None:
+                os.close(fd)
+        self._peak_fd = self._freezer_fd = None
         removed = True
         for directory in _unique(list(self.dirs.values())):
             try:
@@ -110,6 +126,16 @@ class V1Cgroup(SandboxCgroup):
             except OSError:
                 removed = False
         return removed
+
+
+def _write_limit(path: Path, value: str) -> None:
+    try:
+        path.write_text(value)
+    except OSError as exc:
+        # v1 refuses a CPU quota above an ancestor's (Firebox in a container with a CPU limit). The
+        # ancestor's smaller quota caps the sandbox anyway, so there is nothing to add.
+        if path.name != "cpu.cfs_quota_us" or exc.errno != errno.EINVAL:
+            raise
 
 
 def _releaser(controller: str) -> Callable[[Path], None]:
@@ -168,7 +194,7 @@ class V1Tree:
                     path = dirs[controller] / file
                     if file in _OPTIONAL_FILES and not path.exists():
                         continue
-                    path.write_text(value)
+                    _write_limit(path, value)
         except OSError:
             for directory in reversed(made):
                 with contextlib.suppress(OSError):

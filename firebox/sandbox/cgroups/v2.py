@@ -92,13 +92,18 @@ class V2Cgroup(SandboxCgroup):
         except (OSError, ValueError):
             return 0
 
-    def freeze(self) -> bool:
+    def limit_cpus(self, cpus: float) -> None:
+        cpu_max = self.directory / "cpu.max"
+        if cpu_max.exists():
+            cpu_max.write_text(f"{cpu_quota_us(cpus)} {CPU_PERIOD_US}")
+
+    def freeze(self, wait: bool = True) -> bool:
         control = self.directory / "cgroup.freeze"
         if not control.exists():
             return False  # Linux before 5.2
         control.write_text("1")
         events = self.directory / "cgroup.events"
-        if not wait_until(lambda: read_keyed(events).get("frozen") == 1, FREEZE_DEADLINE_S):
+        if wait and not wait_until(lambda: read_keyed(events).get("frozen") == 1, FREEZE_DEADLINE_S):
             control.write_text("0")
             raise freeze_timed_out(self.directory)
         return True

@@ -1,10 +1,11 @@
-"""The zygote's loop and the two processes it forks for each execution environment.
+"""The zygote's loop, and the process it forks for each execution environment.
 
-    zygote ──fork──► monitor (outside the sandbox: enters the new namespaces' parent side, reports)
-                        └──fork──► sandbox (PID 1 of its PID namespace: confines itself, then runs the runtime)
+    zygote ──fork (into a new PID namespace)──► sandbox: PID 1 of its namespace; confines itself, then
+                                                runs the runtime
 
-The monitor puts the sandbox process into its control groups before letting it go on, tells the worker
-its pid, and reports how it ended: the worker is not its parent, so it could not learn that otherwise.
+The zygote is every sandbox's parent: it puts each one into its control groups before letting it go on,
+and reports how each ended (the worker is not their parent, so it could not learn that otherwise). A
+sandbox dies with its zygote, and the zygote with its worker (PR_SET_PDEATHSIG at both steps).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import gc
 import importlib
 import json
 import os
+import selectors
 import signal
 import socket
 import sys
@@ -22,7 +24,9 @@ from typing import Any
 from . import _fbz_confine as confine
 from . import _fbz_linux as linux
 
-_NAMESPACES = linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWNET | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS
+# The PID namespace comes from unshare before fork (the zygote's next child is PID 1 of a new one); the
+# rest the sandbox unshares for itself.
+_SANDBOX_NAMESPACES = linux.CLONE_NEWNS | linux.CLONE_NEWNET | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS
 _MAX_MESSAGE = 1 << 20
 
 
@@ -34,17 +38,13 @@ def _send(channel: socket.socket, message: dict[str, Any], fds: list[int] | None
         channel.send(data)
 
 
-def serve(control_fd: int, preload: str) -> int:
-    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # the zygote never outlives its worker
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped by the kernel
-    control = socket.socket(fileno=control_fd)
-
+def _preload(names: str) -> tuple[list[str], dict[str, str]]:
     # The runtime client is imported now, so every environment starts with it (a private package the
     # zygote's entry point registered: hence import_module).
     importlib.import_module("_fbx_runtime._fbx_loop")
     importlib.import_module("_fbx_runtime._fbx_sitepath").add_installed_packages()
     loaded, failed = [], {}
-    for name in filter(None, (n.strip() for n in preload.split(","))):
+    for name in filter(None, (n.strip() for n in names.split(","))):
         try:
             importlib.import_module(name)
             loaded.append(name)
@@ -52,60 +52,106 @@ def serve(control_fd: int, preload: str) -> int:
             failed[name] = f"{type(exc).__name__}: {exc}"
     # What is imported now is shared by every environment; keeping the collector off it keeps it shared.
     gc.freeze()
-    prefixes = sorted({sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix})
-    _send(control, {"ready": True, "prefixes": prefixes, "preloaded": loaded, "failed": failed})
-    while True:
-        message, fds, _, _ = socket.recv_fds(control, _MAX_MESSAGE, 4)
-        if not message:
-            return 0
-        request = json.loads(message)
-        pid = os.fork()
+    return loaded, failed
+
+
+class _Zygote:
+    def __init__(self, control: socket.socket) -> None:
+        self._control = control
+        self._own_pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY)
+        self._reports: dict[int, socket.socket] = {}  # sandbox pid -> the channel its end is reported on
+        self._wakeup_read, wakeup_write = os.pipe()
+        os.set_blocking(self._wakeup_read, False)
+        os.set_blocking(wakeup_write, False)
+        signal.set_wakeup_fd(wakeup_write)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # a handler, so the wakeup fd hears of it
+
+    def serve(self) -> int:
+        selector = selectors.DefaultSelector()
+        selector.register(self._control, selectors.EVENT_READ)
+        selector.register(self._wakeup_read, selectors.EVENT_READ)
+        while True:
+            for key, _ in selector.select():
+                if key.fileobj is self._control:
+                    message, fds, _, _ = socket.recv_fds(self._control, _MAX_MESSAGE, 4)
+                    if not message:
+                        return 0
+                    self._spawn(json.loads(message), fds)
+                else:
+                    while True:
+                        try:
+                            os.read(self._wakeup_read, 512)
+                        except BlockingIOError:
+                            break
+                    self._reap()
+
+    def _spawn(self, request: dict[str, Any], fds: list[int]) -> None:
+        output_fd, report_fd = fds
+        report = socket.socket(fileno=report_fd)
+        go_read, go_write = os.pipe()
+        linux.unshare(linux.CLONE_NEWPID)
+        try:
+            pid = os.fork()
+        finally:
+            if os.getpid() != 1:  # in the zygote: its later children must not join this namespace
+                linux.setns(self._own_pid_namespace, linux.CLONE_NEWPID)
         if pid == 0:
             try:
-                control.close()
-                _monitor(request, fds)
+                os.close(go_write)
+                self._control.close()
+                os.read(go_read, 1)  # wait until the zygote has put this process into its control groups
+                os.close(go_read)
+                _sandbox(request, output_fd, report)
             finally:
-                os._exit(127)
-        for fd in fds:
-            os.close(fd)
-        _send(control, {"id": request["id"], "pid": pid})
-
-
-def _monitor(request: dict[str, Any], fds: list[int]) -> None:
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # this process waits for its child itself
-    output_fd, report_fd = fds
-    report = socket.socket(fileno=report_fd)
-    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-    os.setsid()
-    linux.unshare(_NAMESPACES)
-    go_read, go_write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(go_write)
-        os.read(go_read, 1)  # wait until the monitor has put this process into its control groups
+                os._exit(126)
         os.close(go_read)
-        _sandbox(request, output_fd, report)
-    os.close(go_read)
-    os.close(output_fd)
-    try:
-        for procs in request["cgroup_procs"]:
-            with open(procs, "w") as group:
-                group.write(str(pid))
-    except OSError as exc:
-        os.kill(pid, signal.SIGKILL)
-        _send(report, {"error": f"could not enter the control groups: {exc}"})
-        os._exit(1)
-    os.write(go_write, b"g")
-    os.close(go_write)
-    _send(report, {"pid": pid})
-    _, status = os.waitpid(pid, 0)
-    _send(report, {"exit": os.waitstatus_to_exitcode(status)})
-    os._exit(0)
+        os.close(output_fd)
+        try:
+            for procs in request["cgroup_procs"]:
+                with open(procs, "w") as group:
+                    group.write(str(pid))
+        except OSError as exc:
+            os.kill(pid, signal.SIGKILL)
+            _send(report, {"error": f"could not enter the control groups: {exc}"})
+        os.write(go_write, b"g")
+        os.close(go_write)
+        self._reports[pid] = report
+        _send(self._control, {"id": request["id"], "pid": pid})
+        _send(report, {"pid": pid})
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            report = self._reports.pop(pid, None)
+            if report is not None:
+                try:
+                    _send(report, {"exit": os.waitstatus_to_exitcode(status)})
+                except OSError:
+                    pass  # the worker gave up on this sandbox already
+                report.close()
+
+
+def serve(control_fd: int, preload: str) -> int:
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # the zygote never outlives its worker
+    control = socket.socket(fileno=control_fd)
+    loaded, failed = _preload(preload)
+    prefixes = sorted({sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix})
+    _send(control, {"ready": True, "prefixes": prefixes, "preloaded": loaded, "failed": failed})
+    return _Zygote(control).serve()
 
 
 def _sandbox(request: dict[str, Any], output_fd: int, report: socket.socket) -> None:
     try:
         linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.setsid()
+        linux.unshare(_SANDBOX_NAMESPACES)
         linux.sethostname(request["hostname"])
         api = confine.listen_for_runtime_api(request["api_port"])
         _send(report, {"api": True}, [api.fileno()])
