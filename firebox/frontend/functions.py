@@ -15,7 +15,7 @@ from firebox.frontend.function_shapes import function_configuration
 from firebox.frontend.names import new_function_name, split_function_name, unqualified_name
 from firebox.frontend.qualifiers import is_version, resolve_config
 from firebox.store import LATEST, CodeRef, FunctionConfig, inspect_zip, new_revision_id, now_last_modified
-from firebox.worker import RESERVED_NAMES
+from firebox.worker import NETWORK_CHOICES, NETWORK_VARIABLE, RESERVED_NAMES
 
 MAX_ZIP_BYTES = 52_428_800  # AWS: 50 MB zipped, uploaded directly
 MAX_ENVIRONMENT_BYTES = 4096
@@ -95,6 +95,11 @@ class Functions:
                 "Lambda was unable to configure your environment variables because the environment variables you "
                 "have provided contains reserved keys that are currently not supported for modification. "
                 f"Reserved keys used in this request: {', '.join(reserved)}"
+            )
+        network = variables.get(NETWORK_VARIABLE)
+        if network is not None and network not in NETWORK_CHOICES:
+            raise InvalidParameter(
+                f"{NETWORK_VARIABLE} must be one of {', '.join(NETWORK_CHOICES)}, not {network!r}"
             )
         size = len(msgspec.json.encode(variables))
         if size > MAX_ENVIRONMENT_BYTES:

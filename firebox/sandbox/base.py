@@ -34,6 +34,13 @@ class Executable:
 Launch = PythonRuntime | Executable
 
 
+class Network(enum.Enum):
+    """What a sandbox's network namespace holds besides the Runtime API on its loopback."""
+
+    NONE = "none"  # nothing: no route anywhere
+    OUTBOUND = "outbound"  # outbound connections through the host's network, never to the host's loopback
+
+
 @dataclass(frozen=True, slots=True)
 class SandboxSpec:
     """What to run and under which limits. The backend adds the variables that depend on how the sandbox
@@ -46,6 +53,7 @@ class SandboxSpec:
     memory_mb: int
     ephemeral_storage_mb: int
     max_processes: int = 1024  # AWS's limit on processes and threads per environment
+    network: Network = Network.NONE
 
 
 # A sandbox runs INIT with every core of the host and gets the CPU share of its memory size (1,769 MB = one

@@ -31,7 +31,7 @@ async def receive(channel: socket.socket) -> tuple[dict[str, Any], list[int]]:
         try:
             data, fds, _, _ = socket.recv_fds(channel, MAX_MESSAGE, MAX_FDS)
         except BlockingIOError:
-            await _readable(channel)
+            await wait_readable(channel.fileno())
             continue
         except ConnectionResetError as exc:
             raise ChannelClosed("the other end reset the channel") from exc
@@ -45,7 +45,8 @@ async def receive(channel: socket.socket) -> tuple[dict[str, Any], list[int]]:
         return message, fds
 
 
-async def _readable(channel: socket.socket) -> None:
+async def wait_readable(fd: int) -> None:
+    """Return once `fd` has something to read (or its other end closed)."""
     loop = asyncio.get_running_loop()
     readable: asyncio.Future[None] = loop.create_future()
 
@@ -53,8 +54,8 @@ async def _readable(channel: socket.socket) -> None:
         if not readable.done():
             readable.set_result(None)
 
-    loop.add_reader(channel.fileno(), ready)
+    loop.add_reader(fd, ready)
     try:
         await readable
     finally:
-        loop.remove_reader(channel.fileno())
+        loop.remove_reader(fd)

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from firebox.errors import SandboxStartFailed
-from firebox.sandbox import messages
-from firebox.sandbox.base import INIT_CPUS, Executable, ExitCause, PythonRuntime, SandboxExit, SandboxSpec
+from firebox.sandbox import messages, outbound
+from firebox.sandbox.base import INIT_CPUS, Executable, ExitCause, Network, PythonRuntime, SandboxExit, SandboxSpec
 from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup, lambda_cpus
 from firebox.sandbox.zygotes import ZYGOTE_SCRIPT, Zygote, ZygoteInfo
 
@@ -67,7 +67,8 @@ class NamespaceSandbox:
         output_fd: int,
         api: socket.socket,
         pid: int,
-                scratch: Path,
+        scratch: Path,
+        network: asyncio.subprocess.Process | None,
     ) -> None:
         self._spec = spec
         self._cgroup = cgroup
@@ -76,6 +77,7 @@ class NamespaceSandbox:
         self._api = api
         self._pid = pid
         self._scratch = scratch
+        self._network = network  # slirp4netns, for outbound access
         self._killed = False
         self._exit: SandboxExit | None = None
         self._waiting = asyncio.Lock()
@@ -146,6 +148,8 @@ class NamespaceSandbox:
                     await asyncio.sleep(0.01)
         except TimeoutError:
             log.error("sandbox %s did not end within %.0f s of SIGKILL", self.sandbox_id, _DESTROY_DEADLINE_S)
+        if self._network is not None:
+            await outbound.stop(self._network)
         for closing in (self._report, self._api):
             closing.close()
         with contextlib.suppress(OSError):
@@ -204,7 +208,7 @@ class NamespaceBackend:
         runtime_dir = python.bootstrap.parent
         zygote, info = await self._zygote(python.interpreter, runtime_dir)
         scratch = self._scratch / spec.sandbox_id
-        scratch.mkdir()
+        (scratch / "root").mkdir(parents=True)  # the mount point of the sandbox's root; files sit beside it
         cgroup = self._cgroups.create(spec.sandbox_id, spec.memory_mb * 1024 * 1024, spec.max_processes, INIT_CPUS)
         output_read, output_write = os.pipe()
         os.set_blocking(output_read, False)
@@ -213,7 +217,7 @@ class NamespaceBackend:
         uid = next(self._uids)
         request: dict[str, Any] = {
             "id": spec.sandbox_id,
-            "root": str(scratch),
+            "root": str(scratch / "root"),
             "mounts": self._mount_plan(spec, info, runtime_dir),
             "cgroup_procs": [str(p) for p in cgroup.procs_files()],
             "hostname": self._settings.hostname,
@@ -222,6 +226,7 @@ class NamespaceBackend:
             "gid": uid,
             "inside_id": self._settings.inside_id,
             "seccomp": self._seccomp,
+            "wait_for_network": spec.network is Network.OUTBOUND,
             "cwd": TASK_ROOT,
             "env": {
                 **spec.env,
@@ -243,16 +248,22 @@ class NamespaceBackend:
         finally:
             os.close(output_write)
             theirs.close()
+        network = None
         try:
             pid, api = await self._await_start(report)
+            if spec.network is Network.OUTBOUND:
+                network = await outbound.attach(pid)
+                messages.send(report, {"network": "ready"})
         except SandboxStartFailed:
+            if network is not None:
+                await outbound.stop(network)
             cgroup.kill_all()
             report.close()
             os.close(output_read)
             cgroup.remove()
             shutil.rmtree(scratch, ignore_errors=True)
             raise
-        return NamespaceSandbox(spec, cgroup, report, output_read, api, pid, scratch)
+        return NamespaceSandbox(spec, cgroup, report, output_read, api, pid, scratch, network)
 
     @staticmethod
     async def _await_start(report: socket.socket) -> tuple[int, socket.socket]:
@@ -312,6 +323,10 @@ class NamespaceBackend:
             {"kind": "symlink", "path": "/dev/stderr", "to": "/proc/self/fd/2"},
             {"kind": "proc", "path": "/proc"},
         ]
+        if spec.network is Network.OUTBOUND:
+            resolver = self._scratch / spec.sandbox_id / "resolv.conf"
+            resolver.write_text(outbound.RESOLV_CONF)
+            plan.append({"kind": "bind", "path": "/etc/resolv.conf", "source": str(resolver), "file": True})
         return plan
 
     async def close(self) -> None:

@@ -15,6 +15,10 @@ class Credentials:
     session_token: str
 
 
+# A function's choice of network: "none" (the default: no network at all) or "outbound".
+NETWORK_VARIABLE = "FIREBOX_NETWORK"
+NETWORK_CHOICES = ("none", "outbound")
+
 # Names a function's own Environment may not set, as on AWS.
 RESERVED_NAMES = frozenset(
     {

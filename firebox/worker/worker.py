@@ -18,13 +18,13 @@ from typing import Any
 from firebox.errors import EnvironmentGone, SandboxStartFailed
 from firebox.observability import LogStore
 from firebox.runtime import PYTHON_BOOTSTRAP
-from firebox.sandbox import SandboxBackend, SandboxSpec
+from firebox.sandbox import Network, SandboxBackend, SandboxSpec
 from firebox.store import FunctionConfig
 from firebox.worker.code_cache import CodeCache
 from firebox.worker.environment import Environment, EnvState
 from firebox.worker.invocation import Invocation, InvocationResult
 from firebox.worker.runtimes import Runtimes
-from firebox.worker.sandbox_env import Credentials, sandbox_environment
+from firebox.worker.sandbox_env import NETWORK_VARIABLE, Credentials, sandbox_environment
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,7 @@ class Worker:
             task_root=await self._code_cache.task_root(config.code.digest),
             memory_mb=config.memory_size,
             ephemeral_storage_mb=config.ephemeral_storage,
+            network=Network(config.environment.get(NETWORK_VARIABLE, "none")),
         )
         sandbox = await self._backend.start(spec)
         await env.runtime_api.start(sandbox.runtime_api_socket)

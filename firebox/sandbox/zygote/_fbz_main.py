@@ -156,6 +156,10 @@ def _sandbox(request: dict[str, Any], output_fd: int, report: socket.socket) -> 
         api = confine.listen_for_runtime_api(request["api_port"])
         _send(report, {"api": True}, [api.fileno()])
         api.close()
+        if request.get("wait_for_network"):
+            # The worker attaches outbound access from outside; the function must find it in place.
+            if json.loads(report.recv(_MAX_MESSAGE) or b"{}").get("network") != "ready":
+                raise OSError("the worker did not attach the network")
         confine.enter_root(request["root"], request["mounts"])
         os.dup2(output_fd, 1)
         os.dup2(output_fd, 2)
