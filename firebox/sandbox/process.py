@@ -18,8 +18,7 @@ import socket
 from pathlib import Path
 
 from firebox.errors import SandboxStartFailed
-from firebox.sandbox.base import ExitCause, PythonRuntime, SandboxExit, SandboxSpec
-from firebox.sandbox.base import INIT_CPUS
+from firebox.sandbox.base import INIT_CPUS, ExitCause, PythonRuntime, SandboxExit, SandboxSpec
 from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup, lambda_cpus
 
 log = logging.getLogger(__name__)

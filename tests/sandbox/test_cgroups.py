@@ -123,6 +123,23 @@ def test_limits_are_written(make_group: Callable[..., SandboxCgroup]) -> None:
             assert _read(unified / "memory.swap.max") == "0"
 
 
+def test_cpu_quota_above_an_ancestors_is_left_to_the_ancestor(make_group: Callable[..., SandboxCgroup]) -> None:
+    """v1 refuses a group a quota above its parent's: as in a container with a CPU limit, where the
+    container's quota caps the sandbox anyway. v2 takes any quota (the smallest on the path applies)."""
+    probe = make_group(cpus=0.1)  # under the quota its parent gets below
+    if not isinstance(probe, V1Cgroup) or "cpu" not in probe.dirs:
+        pytest.skip("cgroup v1 cpu only")
+    parent_quota = probe.dirs["cpu"].parent / "cpu.cfs_quota_us"
+    parent_quota.write_text("50000")
+    try:
+        group = make_group(cpus=1.0)
+    finally:
+        parent_quota.write_text("-1")
+    assert isinstance(group, V1Cgroup)
+    assert _read(group.dirs["cpu"] / "cpu.cfs_quota_us") == "-1"
+    assert _read(group.dirs["memory"] / "memory.limit_in_bytes") == str(128 * MIB)
+
+
 def test_memory_limit_kills_an_allocating_child(
     make_group: Callable[..., SandboxCgroup], children: list[subprocess.Popen[bytes]]
 ) -> None:

@@ -11,6 +11,7 @@ sandbox dies with its zygote, and the zygote with its worker (PR_SET_PDEATHSIG a
 from __future__ import annotations
 
 import base64
+import contextlib
 import gc
 import importlib
 import json
@@ -129,10 +130,8 @@ class _Zygote:
                 return
             report = self._reports.pop(pid, None)
             if report is not None:
-                try:
+                with contextlib.suppress(OSError):  # the worker may have given up on this sandbox already
                     _send(report, {"exit": os.waitstatus_to_exitcode(status)})
-                except OSError:
-                    pass  # the worker gave up on this sandbox already
                 report.close()
 
 
@@ -156,10 +155,9 @@ def _sandbox(request: dict[str, Any], output_fd: int, report: socket.socket) -> 
         api = confine.listen_for_runtime_api(request["api_port"])
         _send(report, {"api": True}, [api.fileno()])
         api.close()
-        if request.get("wait_for_network"):
-            # The worker attaches outbound access from outside; the function must find it in place.
-            if json.loads(report.recv(_MAX_MESSAGE) or b"{}").get("network") != "ready":
-                raise OSError("the worker did not attach the network")
+        # The worker attaches outbound access from outside; the function must find it in place.
+        if request.get("wait_for_network") and json.loads(report.recv(_MAX_MESSAGE) or b"{}").get("network") != "ready":
+            raise OSError("the worker did not attach the network")
         confine.enter_root(request["root"], request["mounts"])
         os.dup2(output_fd, 1)
         os.dup2(output_fd, 2)
