@@ -26,6 +26,7 @@ from firebox.errors import SandboxStartFailed
 from firebox.sandbox import messages, outbound
 from firebox.sandbox.base import INIT_CPUS, Executable, ExitCause, Network, PythonRuntime, SandboxExit, SandboxSpec
 from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup, lambda_cpus
+from firebox.sandbox.spares import SparePool
 from firebox.sandbox.zygotes import ZYGOTE_SCRIPT, Zygote, ZygoteInfo
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class NamespaceSettings:
     first_uid: int = 500_000  # host uids handed out to sandboxes, one each, from here
     uid_count: int = 100_000
     hostname: str = "firebox"
+    spares_per_zygote: int = 2  # processes forked and placed in control groups ahead of cold starts
 
 
 def unavailable_reason() -> str | None:
@@ -176,6 +178,7 @@ class NamespaceBackend:
         self._seccomp = base64.b64encode(seccomp).decode() if seccomp else None
         self._settings = settings or NamespaceSettings()
         self._zygotes: dict[str, Zygote] = {}
+        self._spares = SparePool(cgroups, self._settings.spares_per_zygote)
         self._starting: dict[str, asyncio.Lock] = {}
         self._uids = itertools.cycle(
             range(self._settings.first_uid, self._settings.first_uid + self._settings.uid_count)
@@ -209,7 +212,13 @@ class NamespaceBackend:
         zygote, info = await self._zygote(python.interpreter, runtime_dir)
         scratch = self._scratch / spec.sandbox_id
         (scratch / "root").mkdir(parents=True)  # the mount point of the sandbox's root; files sit beside it
-        cgroup = self._cgroups.create(spec.sandbox_id, spec.memory_mb * 1024 * 1024, spec.max_processes, INIT_CPUS)
+        memory_bytes = spec.memory_mb * 1024 * 1024
+        spare = self._spares.take(zygote)
+        if spare is not None:
+            cgroup = spare.cgroup
+            cgroup.set_limits(memory_bytes, spec.max_processes)
+        else:
+            cgroup = self._cgroups.create(spec.sandbox_id, memory_bytes, spec.max_processes, INIT_CPUS)
         output_read, output_write = os.pipe()
         os.set_blocking(output_read, False)
         report, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -236,6 +245,8 @@ class NamespaceBackend:
         }
         if isinstance(launch, Executable):
             request["argv"] = [f"{TASK_ROOT}/{launch.name}"]
+        if spare is not None:
+            request["spare"] = spare.spare_id
         try:
             await zygote.spawn(request, [output_write, theirs.fileno()])
         except BaseException:
@@ -248,6 +259,7 @@ class NamespaceBackend:
         finally:
             os.close(output_write)
             theirs.close()
+            self._spares.refill(zygote)
         network = None
         try:
             pid, api = await self._await_start(report)
@@ -330,6 +342,7 @@ class NamespaceBackend:
         return plan
 
     async def close(self) -> None:
+        await self._spares.close()
         await asyncio.gather(*(zygote.close() for zygote in self._zygotes.values()))
         self._zygotes.clear()
         self._cgroups.remove()

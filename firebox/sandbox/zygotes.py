@@ -78,7 +78,8 @@ class Zygote:
         return self.info
 
     async def spawn(self, request: dict[str, Any], fds: list[int]) -> int:
-        """Ask for a new environment; returns the pid of its first process."""
+        """Ask for a new environment (or, with op "spare", a process that will become one); returns the pid
+        of its first process."""
         if self._channel is None:
             raise SandboxStartFailed("the zygote is not running")
         async with self._lock:
@@ -88,6 +89,8 @@ class Zygote:
                     reply, _ = await messages.receive(self._channel)
             except (OSError, TimeoutError) as exc:
                 raise SandboxStartFailed(f"the zygote for {self._interpreter} did not answer: {exc}") from exc
+        if "error" in reply:
+            raise SandboxStartFailed(f"the zygote could not fork: {reply['error']}")
         return int(reply["pid"])
 
     @property

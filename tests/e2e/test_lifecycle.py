@@ -22,8 +22,8 @@ def _payload(response: dict[str, Any]) -> Any:
 
 
 def _sandbox_processes(server_pid: int) -> set[int]:
-    """Processes of execution environments below the server: its descendants, less its zygotes (which
-    outlive environments by design)."""
+    """Processes of execution environments below the server: its descendants, less its zygotes and their
+    spares (which outlive environments by design; a spare still runs as root, an environment never)."""
     zygotes = set()
     for pid in _descendants(server_pid):
         try:
@@ -31,7 +31,15 @@ def _sandbox_processes(server_pid: int) -> set[int]:
                 zygotes.add(pid)
         except OSError:
             continue
-    return {pid for pid in _descendants(server_pid) if pid not in zygotes}
+    found = set()
+    for pid in _descendants(server_pid) - zygotes:
+        try:
+            if _parent(pid) in zygotes and Path(f"/proc/{pid}").stat().st_uid == 0:
+                continue
+        except OSError:
+            continue
+        found.add(pid)
+    return found
 
 
 def _parent(pid: int) -> int:

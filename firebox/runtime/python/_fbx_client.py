@@ -39,6 +39,25 @@ class _ProtocolError(Exception):
     """The server's answer was not HTTP/1.1 as this client understands it."""
 
 
+def _connect(peer: tuple[str, int]) -> socket.socket:
+    """Connect without a name lookup when the address is a literal (it always is for Firebox): the first
+    getaddrinfo() of a process imports the idna codec, milliseconds of every cold start."""
+    host, port = peer
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        connection = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            connection.connect((host, port))
+        except OSError:
+            connection.close()
+            raise
+        return connection
+    return socket.create_connection(peer, timeout=None)
+
+
 class _Connection:
     """HTTP/1.1 over one TCP connection, opened on first use and again after a close."""
 
@@ -61,7 +80,7 @@ class _Connection:
         if self.sock is None:
             # No timeout: GET next blocks for as long as the function sits idle, and a handler calling
             # socket.setdefaulttimeout() must not give our socket a deadline.
-            self.sock = socket.create_connection(self._peer, timeout=None)
+            self.sock = _connect(self._peer)
             self.sock.settimeout(None)
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         body = payload or b""

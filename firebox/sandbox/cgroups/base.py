@@ -80,6 +80,10 @@ class SandboxCgroup(abc.ABC):
         """Highest memory use of the whole sandbox so far, in bytes: REPORT's "Max Memory Used"."""
 
     @abc.abstractmethod
+    def set_limits(self, memory_bytes: int, max_processes: int) -> None:
+        """Replace the memory and process limits (lowering memory below what is in use fails)."""
+
+    @abc.abstractmethod
     def limit_cpus(self, cpus: float) -> None:
         """Cap the sandbox at `cpus` cores from now on (no-op where the host has no cpu controller)."""
 

@@ -74,6 +74,15 @@ class V1Cgroup(SandboxCgroup):
         except (OSError, ValueError):
             return 0
 
+    def set_limits(self, memory_bytes: int, max_processes: int) -> None:
+        limits = limit_files(memory_bytes, max_processes, 1.0)
+        for controller in ("memory", "pids"):
+            for file, value in limits[controller].items():
+                path = self.dirs[controller] / file
+                if file in _OPTIONAL_FILES and not path.exists():
+                    continue
+                _write_limit(path, value)
+
     def limit_cpus(self, cpus: float) -> None:
         cpu = self.dirs.get("cpu")
         if cpu is not None:

@@ -92,6 +92,10 @@ class V2Cgroup(SandboxCgroup):
         except (OSError, ValueError):
             return 0
 
+    def set_limits(self, memory_bytes: int, max_processes: int) -> None:
+        (self.directory / "memory.max").write_text(str(memory_bytes))
+        (self.directory / "pids.max").write_text(str(max_processes))
+
     def limit_cpus(self, cpus: float) -> None:
         cpu_max = self.directory / "cpu.max"
         if cpu_max.exists():

@@ -1,0 +1,81 @@
+"""Spare processes: forked from a zygote and placed in their control groups before anyone waits for them.
+
+Joining a control group is the slowest step of a cold start on cgroup v1 (the kernel waits for an RCU grace
+period: several milliseconds). A spare has taken that step already; a cold start that finds one only sets
+its limits and tells it what to become, and a new spare is made in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import deque
+from dataclasses import dataclass
+
+from firebox.errors import SandboxStartFailed
+from firebox.sandbox.base import INIT_CPUS
+from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup
+from firebox.sandbox.zygotes import Zygote
+
+log = logging.getLogger(__name__)
+
+# A spare's limits until it is given to a function: the largest Lambda allows, so that giving it away only
+# ever lowers them.
+_SPARE_MEMORY_BYTES = 10240 * 1024 * 1024
+_SPARE_PROCESSES = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Spare:
+    spare_id: str
+    cgroup: SandboxCgroup
+
+
+class SparePool:
+    def __init__(self, cgroups: CgroupTree, per_zygote: int) -> None:
+        self._cgroups = cgroups
+        self._per_zygote = per_zygote
+        self._spares: dict[Zygote, deque[Spare]] = {}
+        self._filling: dict[Zygote, asyncio.Task[None]] = {}
+
+    def take(self, zygote: Zygote) -> Spare | None:
+        spares = self._spares.get(zygote)
+        return spares.popleft() if spares else None
+
+    def refill(self, zygote: Zygote) -> None:
+        """Make spares for `zygote` in the background, up to the pool's size (one filler per zygote)."""
+        if self._per_zygote > 0 and zygote not in self._filling:
+            task = asyncio.create_task(self._fill(zygote), name="sandbox.spares")
+            self._filling[zygote] = task
+            task.add_done_callback(lambda _: self._filling.pop(zygote, None))
+
+    async def _fill(self, zygote: Zygote) -> None:
+        spares = self._spares.setdefault(zygote, deque())
+        while len(spares) < self._per_zygote and zygote.alive:
+            spare_id = f"spare-{uuid.uuid4().hex}"
+            cgroup = self._cgroups.create(spare_id, _SPARE_MEMORY_BYTES, _SPARE_PROCESSES, INIT_CPUS)
+            try:
+                await zygote.spawn(
+                    {"op": "spare", "id": spare_id, "cgroup_procs": [str(p) for p in cgroup.procs_files()]}, []
+                )
+            except SandboxStartFailed as exc:
+                log.warning("could not prepare a spare sandbox: %s", exc.message)
+                cgroup.kill_all()
+                cgroup.remove()
+                return
+            spares.append(Spare(spare_id, cgroup))
+
+    async def close(self) -> None:
+        """Stop filling and release every spare's control groups (the spares die with their zygote)."""
+        for task in list(self._filling.values()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for spares in self._spares.values():
+            for spare in spares:
+                spare.cgroup.kill_all()
+                while not spare.cgroup.remove():
+                    await asyncio.sleep(0.01)
+        self._spares.clear()
