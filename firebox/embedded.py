@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 import secrets
 import shutil
 import sys
@@ -62,8 +63,17 @@ def _sandbox_backend(choice: str, scratch: Path) -> SandboxBackend:
     return NamespaceBackend(scratch, cgroups, seccomp.compile_filter(), base_python)
 
 
+def _raise_descriptor_limit() -> None:
+    """Use every file descriptor the host allows: each environment holds a few (its pipe, its Runtime API
+    socket and connections, its control groups), and the usual soft limit of 1,024 is too low for that."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     """Run Firebox until cancelled; `ready` is set once the API accepts connections."""
+    _raise_descriptor_limit()
     data = settings.data_dir.resolve()
     data.mkdir(parents=True, exist_ok=True)
     scratch = data / "sandboxes"

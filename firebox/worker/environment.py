@@ -299,6 +299,9 @@ class Environment:
             if self._sandbox is not None:
                 self._sandbox.initialised()
 
+    def is_current(self, request_id: str) -> bool:
+        return self._current is not None and self._current.request_id == request_id
+
     async def next_invocation(self) -> tuple[Invocation, int]:
         return await self._deliveries.get()
 

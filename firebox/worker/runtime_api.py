@@ -18,6 +18,7 @@ from firebox.worker.invocation import Invocation
 PREFIX = "/2018-06-01/runtime"
 MAX_RESPONSE_BYTES = 6_291_556  # AWS: a synchronous response may be 6 MB (this many bytes)
 _MAX_ERROR_BYTES = 1_048_576
+MAX_CONNECTIONS = 8  # per environment
 _INVOCATION = re.compile(rf"^{PREFIX}/invocation/([^/]+)/(response|error)$")
 
 
@@ -25,6 +26,10 @@ class RuntimeApiClient(Protocol):
     """What the environment on the other side of the Runtime API does with each call."""
 
     def runtime_waiting(self) -> None: ...
+
+    def is_current(self, request_id: str) -> bool:
+        """Whether `request_id` is the invocation the environment is running now."""
+        ...
 
     async def next_invocation(self) -> tuple[Invocation, int]:
         """The next invocation for the runtime and its deadline in epoch milliseconds."""
@@ -47,27 +52,58 @@ _ACCEPTED = b'{"status":"OK"}'
 
 
 async def _read_limited(request: web.BaseRequest, limit: int) -> bytes | None:
-    """The body, or None once it is longer than `limit` (the rest is discarded)."""
+    """The body, or None when it is longer than `limit`.
+
+    A declared body up to twice the limit is read and dropped, so that a runtime that sent a too-large
+    response still gets its 413 rather than a broken connection mid-send; anything larger, or undeclared, is
+    never read. The connection closes after a refused body either way.
+    """
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        if declared <= 2 * limit:
+            remaining = declared
+            while remaining > 0 and (chunk := await request.content.readany()):
+                remaining -= len(chunk)
+        return None
     body = bytearray()
     while chunk := await request.content.readany():
         if len(body) + len(chunk) > limit:
-            while await request.content.readany():
-                pass
             return None
         body += chunk
     return bytes(body)
+
+
+def _closing(response: web.Response) -> web.Response:
+    """End the connection after this answer: whatever the runtime still sends is not read."""
+    response.force_close()
+    return response
+
+
+class _Refused(asyncio.Protocol):
+    """A connection past the environment's limit: closed as soon as it is made."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
 
 
 class RuntimeApiServer:
     def __init__(self, client: RuntimeApiClient) -> None:
         self._client = client
         self._server: asyncio.Server | None = None
-        self._http = web.Server(self._handle, access_log=None)
+        # lingering_time=0: a body the server chose not to read is never drained (a runtime is not trusted).
+        self._http = web.Server(self._handle, access_log=None, lingering_time=0)
 
     async def start(self, listening: socket.socket) -> None:
         """Serve on the sandbox's listening socket (its backend decides where that socket lives)."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._http, sock=listening)
+        self._server = await loop.create_server(self._accept, sock=listening)
+
+    def _accept(self) -> asyncio.BaseProtocol:
+        # Each connection costs the server a descriptor and buffers: a runtime needs one or two, and a function
+        # opening thousands must not use up the server's.
+        if len(self._http.connections) >= MAX_CONNECTIONS:
+            return _Refused()
+        return self._http()
 
     async def close(self) -> None:
         if self._server is not None:
@@ -122,6 +158,8 @@ class RuntimeApiServer:
         return web.Response(status=202, body=_ACCEPTED, content_type="application/json")
 
     async def _error(self, request: web.BaseRequest, request_id: str) -> web.Response:
+        if not self._client.is_current(request_id):
+            return _unknown_request(request_id)
         body = await _read_limited(request, _MAX_ERROR_BYTES)
         error_type = request.headers.get("Lambda-Runtime-Function-Error-Type")
         if body is None:
@@ -132,4 +170,4 @@ class RuntimeApiServer:
 
 
 def _unknown_request(request_id: str) -> web.Response:
-    return _json_error(400, "InvalidRequestID", f"Invalid request ID: {request_id}")
+    return _closing(_json_error(400, "InvalidRequestID", f"Invalid request ID: {request_id}"))
