@@ -78,6 +78,11 @@ class NamespaceSandbox:
         self._output_fd = output_fd
         self._api = api
         self._pid = pid
+        # Signals go through a pidfd: once the zygote has reaped the sandbox its pid may belong to anyone.
+        try:
+            self._pidfd: int | None = os.pidfd_open(pid)
+        except OSError:
+            self._pidfd = None
         self._scratch = scratch
         self._network = network  # slirp4netns, for outbound access
         self._killed = False
@@ -124,8 +129,9 @@ class NamespaceSandbox:
     def kill(self) -> None:
         self._killed = True
         # PID 1 of a PID namespace takes every process of the namespace with it.
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self._pid, signal.SIGKILL)
+        if self._pidfd is not None:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
         self._cgroup.kill_all()
 
     def max_memory_used(self) -> int:
@@ -152,6 +158,9 @@ class NamespaceSandbox:
             log.error("sandbox %s did not end within %.0f s of SIGKILL", self.sandbox_id, _DESTROY_DEADLINE_S)
         if self._network is not None:
             await outbound.stop(self._network)
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
         for closing in (self._report, self._api):
             closing.close()
         with contextlib.suppress(OSError):
