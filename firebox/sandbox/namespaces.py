@@ -26,14 +26,12 @@ from firebox.errors import SandboxStartFailed
 from firebox.sandbox import messages, outbound
 from firebox.sandbox.base import INIT_CPUS, Executable, ExitCause, Network, PythonRuntime, SandboxExit, SandboxSpec
 from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup, lambda_cpus
+from firebox.sandbox.mount_plan import TASK_ROOT, common_plan, function_plan
 from firebox.sandbox.spares import SparePool
 from firebox.sandbox.zygotes import ZYGOTE_SCRIPT, Zygote, ZygoteInfo
 
 log = logging.getLogger(__name__)
 
-TASK_ROOT = "/var/task"
-_SYSTEM_DIRECTORIES = ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc")
-_DEVICES = ("null", "zero", "full", "random", "urandom")
 _START_DEADLINE_S = 10.0
 _DESTROY_DEADLINE_S = 5.0
 
@@ -187,7 +185,7 @@ class NamespaceBackend:
         self._seccomp = base64.b64encode(seccomp).decode() if seccomp else None
         self._settings = settings or NamespaceSettings()
         self._zygotes: dict[str, Zygote] = {}
-        self._spares = SparePool(cgroups, self._settings.spares_per_zygote)
+        self._spares = SparePool(cgroups, scratch, self._settings.spares_per_zygote)
         self._starting: dict[str, asyncio.Lock] = {}
         self._uids = itertools.cycle(
             range(self._settings.first_uid, self._settings.first_uid + self._settings.uid_count)
@@ -219,15 +217,25 @@ class NamespaceBackend:
             python = launch
         runtime_dir = python.bootstrap.parent
         zygote, info = await self._zygote(python.interpreter, runtime_dir)
-        scratch = self._scratch / spec.sandbox_id
-        (scratch / "root").mkdir(parents=True)  # the mount point of the sandbox's root; files sit beside it
+        common = self._common_preparation(info, runtime_dir)
         memory_bytes = spec.memory_mb * 1024 * 1024
         spare = self._spares.take(zygote)
         if spare is not None:
-            cgroup = spare.cgroup
+            cgroup, scratch, preparation = spare.cgroup, spare.scratch, spare.preparation
             cgroup.set_limits(memory_bytes, spec.max_processes)
         else:
+            scratch = self._scratch / spec.sandbox_id
+            (scratch / "root").mkdir(parents=True)  # the mount point of the sandbox's root; files sit beside it
             cgroup = self._cgroups.create(spec.sandbox_id, memory_bytes, spec.max_processes, INIT_CPUS)
+            preparation = {
+                **common,
+                "root": str(scratch / "root"),
+                "cgroup_procs": [str(p) for p in cgroup.procs_files()],
+            }
+        resolver = None
+        if spec.network is Network.OUTBOUND:
+            resolver = scratch / "resolv.conf"
+            resolver.write_text(outbound.RESOLV_CONF)
         output_read, output_write = os.pipe()
         os.set_blocking(output_read, False)
         report, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -235,11 +243,9 @@ class NamespaceBackend:
         uid = next(self._uids)
         request: dict[str, Any] = {
             "id": spec.sandbox_id,
-            "root": str(scratch / "root"),
-            "mounts": self._mount_plan(spec, info, runtime_dir),
-            "cgroup_procs": [str(p) for p in cgroup.procs_files()],
-            "hostname": self._settings.hostname,
-            "api_port": self._settings.api_port,
+            "spare": spare.spare_id if spare is not None else None,
+            "preparation": preparation,
+            "mounts": function_plan(spec.task_root, spec.ephemeral_storage_mb, resolver),
             "uid": uid,
             "gid": uid,
             "inside_id": self._settings.inside_id,
@@ -254,8 +260,6 @@ class NamespaceBackend:
         }
         if isinstance(launch, Executable):
             request["argv"] = [f"{TASK_ROOT}/{launch.name}"]
-        if spare is not None:
-            request["spare"] = spare.spare_id
         try:
             await zygote.spawn(request, [output_write, theirs.fileno()])
         except BaseException:
@@ -268,7 +272,7 @@ class NamespaceBackend:
         finally:
             os.close(output_write)
             theirs.close()
-            self._spares.refill(zygote)
+            self._spares.refill(zygote, common)
         network = None
         try:
             pid, api = await self._await_start(report)
@@ -308,47 +312,14 @@ class NamespaceBackend:
             raise SandboxStartFailed(f"the sandbox did not start: {exc}") from exc
         return pid, api
 
-    def _mount_plan(self, spec: SandboxSpec, info: ZygoteInfo, runtime_dir: Path) -> list[dict[str, Any]]:
-        plan: list[dict[str, Any]] = []
-        for directory in _SYSTEM_DIRECTORIES:
-            if os.path.islink(directory):
-                plan.append({"kind": "symlink", "path": directory, "to": os.readlink(directory)})
-            elif os.path.isdir(directory):
-                plan.append({"kind": "bind", "path": directory, "source": directory})
-        covered = [d for d in _SYSTEM_DIRECTORIES if not os.path.islink(d)]
-        # The interpreter and Firebox's runtime client stay at their host paths: the zygote's already-loaded
-        # modules and the interpreter's own lookups refer to them by those paths.
-        extra = [*info.prefixes, str(ZYGOTE_SCRIPT.parent), str(runtime_dir)]
-        for path in dict.fromkeys(os.path.realpath(p) for p in extra):
-            if not any(path == d or path.startswith(d + "/") for d in covered):
-                plan.append({"kind": "bind", "path": path, "source": path})
-        plan += [
-            {"kind": "bind", "path": TASK_ROOT, "source": str(spec.task_root)},
-            {"kind": "dir", "path": "/opt", "mode": 0o755},
-            {"kind": "tmpfs", "path": "/tmp", "options": f"size={spec.ephemeral_storage_mb}m,mode=1777"},
-            {"kind": "tmpfs", "path": "/dev", "options": "size=64k,mode=0755"},
-            *(
-                {
-                    "kind": "bind",
-                    "path": f"/dev/{d}",
-                    "source": f"/dev/{d}",
-                    "file": True,
-                    "devices": True,
-                    "writable": True,
-                }
-                for d in _DEVICES
-            ),
-            {"kind": "symlink", "path": "/dev/fd", "to": "/proc/self/fd"},
-            {"kind": "symlink", "path": "/dev/stdin", "to": "/proc/self/fd/0"},
-            {"kind": "symlink", "path": "/dev/stdout", "to": "/proc/self/fd/1"},
-            {"kind": "symlink", "path": "/dev/stderr", "to": "/proc/self/fd/2"},
-            {"kind": "proc", "path": "/proc"},
-        ]
-        if spec.network is Network.OUTBOUND:
-            resolver = self._scratch / spec.sandbox_id / "resolv.conf"
-            resolver.write_text(outbound.RESOLV_CONF)
-            plan.append({"kind": "bind", "path": "/etc/resolv.conf", "source": str(resolver), "file": True})
-        return plan
+    def _common_preparation(self, info: ZygoteInfo, runtime_dir: Path) -> dict[str, Any]:
+        """What every sandbox of a zygote gets before it knows its function."""
+        host_paths = [*info.prefixes, str(ZYGOTE_SCRIPT.parent), str(runtime_dir)]
+        return {
+            "hostname": self._settings.hostname,
+            "api_port": self._settings.api_port,
+            "mounts": common_plan(host_paths),
+        }
 
     async def close(self) -> None:
         await self._spares.close()

@@ -147,9 +147,7 @@ class ProcessBackend:
     def __init__(self, scratch: Path) -> None:
         self._scratch = scratch
         self._cgroups = CgroupTree.discover()
-        log.warning(
-            "sandbox backend 'process' gives NO isolation: functions run as this user and see this host"
-        )
+        log.warning("sandbox backend 'process' gives NO isolation: functions run as this user and see this host")
         if self._cgroups is None:
             log.warning("no writable cgroup memory/pids here: memory, process and CPU limits are NOT enforced")
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import uuid
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from firebox.errors import SandboxStartFailed
 from firebox.sandbox.base import INIT_CPUS
@@ -31,11 +34,14 @@ _SPARE_PROCESSES = 1024
 class Spare:
     spare_id: str
     cgroup: SandboxCgroup
+    scratch: Path  # its directory on the host (the mount point of its root is in it)
+    preparation: dict[str, Any]  # what it was prepared with: a sandbox made from it is given the same
 
 
 class SparePool:
-    def __init__(self, cgroups: CgroupTree, per_zygote: int) -> None:
+    def __init__(self, cgroups: CgroupTree, scratch: Path, per_zygote: int) -> None:
         self._cgroups = cgroups
+        self._scratch = scratch
         self._per_zygote = per_zygote
         self._spares: dict[Zygote, deque[Spare]] = {}
         self._filling: dict[Zygote, asyncio.Task[None]] = {}
@@ -44,28 +50,35 @@ class SparePool:
         spares = self._spares.get(zygote)
         return spares.popleft() if spares else None
 
-    def refill(self, zygote: Zygote) -> None:
-        """Make spares for `zygote` in the background, up to the pool's size (one filler per zygote)."""
+    def refill(self, zygote: Zygote, common: dict[str, Any]) -> None:
+        """Make spares for `zygote` in the background, up to the pool's size (one filler per zygote), each
+        prepared with `common` (its namespaces' settings and the common part of its filesystem)."""
         if self._per_zygote > 0 and zygote not in self._filling:
-            task = asyncio.create_task(self._fill(zygote), name="sandbox.spares")
+            task = asyncio.create_task(self._fill(zygote, common), name="sandbox.spares")
             self._filling[zygote] = task
             task.add_done_callback(lambda _: self._filling.pop(zygote, None))
 
-    async def _fill(self, zygote: Zygote) -> None:
+    async def _fill(self, zygote: Zygote, common: dict[str, Any]) -> None:
         spares = self._spares.setdefault(zygote, deque())
         while len(spares) < self._per_zygote and zygote.alive:
             spare_id = f"spare-{uuid.uuid4().hex}"
+            scratch = self._scratch / spare_id
+            (scratch / "root").mkdir(parents=True)
             cgroup = self._cgroups.create(spare_id, _SPARE_MEMORY_BYTES, _SPARE_PROCESSES, INIT_CPUS)
+            preparation = {
+                **common,
+                "root": str(scratch / "root"),
+                "cgroup_procs": [str(p) for p in cgroup.procs_files()],
+            }
             try:
-                await zygote.spawn(
-                    {"op": "spare", "id": spare_id, "cgroup_procs": [str(p) for p in cgroup.procs_files()]}, []
-                )
+                await zygote.spawn({"op": "spare", "id": spare_id, **preparation}, [])
             except SandboxStartFailed as exc:
                 log.warning("could not prepare a spare sandbox: %s", exc.message)
                 cgroup.kill_all()
                 cgroup.remove()
+                shutil.rmtree(scratch, ignore_errors=True)
                 return
-            spares.append(Spare(spare_id, cgroup))
+            spares.append(Spare(spare_id, cgroup, scratch, preparation))
 
     async def close(self) -> None:
         """Stop filling and release every spare's control groups (the spares die with their zygote)."""
@@ -78,4 +91,5 @@ class SparePool:
                 spare.cgroup.kill_all()
                 while not spare.cgroup.remove():
                     await asyncio.sleep(0.01)
+                shutil.rmtree(spare.scratch, ignore_errors=True)
         self._spares.clear()

@@ -10,6 +10,7 @@ memory controller. The kernel's side (files that exist from the start, refused w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -221,7 +222,9 @@ def test_stale_tree_of_a_dead_firebox_is_removed(
         directory.mkdir(parents=True)
     stale = V1Cgroup(stale_dirs) if "unified" not in stale_dirs else V2Cgroup(stale_dirs["unified"])
     child = _spawn(children, stale, "import time\ntime.sleep(60)\n")
-    stale.freeze()
+    # Another Firebox starting meanwhile (tests run in parallel) may clean the stale tree first: fine too.
+    with contextlib.suppress(OSError):
+        stale.freeze()
     assert CgroupTree.discover() is not None
     assert child.wait(_DEADLINE_S) == -signal.SIGKILL
     assert wait_until(lambda: not any(d.parent.exists() for d in stale_dirs.values()), _DEADLINE_S)

@@ -66,10 +66,17 @@ def _carry_out(step: dict[str, Any], root: str) -> None:
         raise ValueError(f"unknown mount step {kind!r}")
 
 
-def enter_root(root: str, plan: list[dict[str, Any]]) -> None:
-    """Build the sandbox's filesystem on a small tmpfs at `root` and make it `/`, read-only."""
+def build_root(root: str, plan: list[dict[str, Any]]) -> None:
+    """Start the sandbox's filesystem: a small tmpfs at `root` holding what every sandbox of this zygote
+    sees (the system's directories, the interpreter, /dev, /proc). Done ahead of time by spares."""
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)  # nothing we mount leaks to the host
     linux.mount("tmpfs", root, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, _ROOT_OPTIONS)
+    for step in plan:
+        _carry_out(step, root)
+
+
+def enter_root(root: str, plan: list[dict[str, Any]]) -> None:
+    """Add the function's own part of the filesystem (its code, its /tmp) and make the root `/`, read-only."""
     for step in plan:
         _carry_out(step, root)
     os.chdir(root)

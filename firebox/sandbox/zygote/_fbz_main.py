@@ -97,11 +97,12 @@ class _Zygote:
                             break
                     self._reap()
 
-    def _fork_spare(self, cgroup_procs: list[str]) -> tuple[int, socket.socket]:
-        """A child in a new PID namespace, already in its control groups, waiting for what to become.
+    def _fork_spare(self, preparation: dict[str, Any]) -> tuple[int, socket.socket]:
+        """A child in a new PID namespace, already in its control groups and its other namespaces, with the
+        common part of its filesystem built, waiting for what to become.
 
-        Joining control groups is the slow step of a cold start (cgroup v1 waits for an RCU grace period, several
-        milliseconds): spares take it before any invocation waits for them.
+        These are the slow steps of a cold start (joining control groups on cgroup v1 waits for an RCU grace
+        period, several milliseconds): spares take them before any invocation waits for them.
         """
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         linux.unshare(linux.CLONE_NEWPID)
@@ -114,16 +115,16 @@ class _Zygote:
             try:
                 ours.close()
                 self._control.close()
-                linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+                api = _prepare(preparation)
                 message, fds, _, _ = socket.recv_fds(theirs, _MAX_MESSAGE, 4)
                 if message and len(fds) == 2:
                     theirs.close()
-                    _sandbox(json.loads(message), fds[0], socket.socket(fileno=fds[1]))
+                    _sandbox(json.loads(message), api, fds[0], socket.socket(fileno=fds[1]))
             finally:
                 os._exit(126)
         theirs.close()
         try:
-            for procs in cgroup_procs:
+            for procs in preparation["cgroup_procs"]:
                 with open(procs, "w") as group:
                     group.write(str(pid))
         except OSError:
@@ -133,13 +134,14 @@ class _Zygote:
         return pid, ours
 
     def _prepare_spare(self, request: dict[str, Any]) -> None:
-        pid, channel = self._fork_spare(request["cgroup_procs"])
+        pid, channel = self._fork_spare(request)
         self._spares[request["id"]] = (pid, channel)
         _send(self._control, {"id": request["id"], "pid": pid})
 
     def _spawn(self, request: dict[str, Any], fds: list[int]) -> None:
         spare = self._spares.pop(request.get("spare") or "", None)
-        pid, channel = spare if spare is not None else self._fork_spare(request["cgroup_procs"])
+        # Without a spare (none left, or it died), a fresh child does the preparation first.
+        pid, channel = spare if spare is not None else self._fork_spare(request["preparation"])
         report = socket.socket(fileno=fds[1])
         try:
             socket.send_fds(channel, [json.dumps(request).encode()], fds)
@@ -182,21 +184,29 @@ def serve(control_fd: int, preload: str) -> int:
     return _Zygote(control).serve()
 
 
-def _sandbox(request: dict[str, Any], output_fd: int, report: socket.socket) -> None:
+def _prepare(preparation: dict[str, Any]) -> socket.socket:
+    """What every sandbox of this zygote needs, whatever function it will run: its namespaces, its Runtime
+    API socket, and the common part of its filesystem. Returns the Runtime API socket."""
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.setsid()
+    linux.unshare(_SANDBOX_NAMESPACES)
+    linux.sethostname(preparation["hostname"])
+    api = confine.listen_for_runtime_api(preparation["api_port"])
+    confine.build_root(preparation["root"], preparation["mounts"])
+    return api
+
+
+def _sandbox(request: dict[str, Any], api: socket.socket, output_fd: int, report: socket.socket) -> None:
+    """Become the function's environment: its code and /tmp, its identity and limits, then its runtime."""
     try:
-        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        os.setsid()
-        linux.unshare(_SANDBOX_NAMESPACES)
-        linux.sethostname(request["hostname"])
-        api = confine.listen_for_runtime_api(request["api_port"])
         _send(report, {"api": True}, [api.fileno()])
         api.close()
         # The worker attaches outbound access from outside; the function must find it in place.
         if request.get("wait_for_network") and json.loads(report.recv(_MAX_MESSAGE) or b"{}").get("network") != "ready":
             raise OSError("the worker did not attach the network")
-        confine.enter_root(request["root"], request["mounts"])
+        confine.enter_root(request["preparation"]["root"], request["mounts"])
         os.dup2(output_fd, 1)
         os.dup2(output_fd, 2)
         os.close(output_fd)
