@@ -28,7 +28,7 @@ from firebox.sandbox.base import INIT_CPUS, Executable, ExitCause, Network, Pyth
 from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup, lambda_cpus
 from firebox.sandbox.mount_plan import TASK_ROOT, common_plan, function_plan
 from firebox.sandbox.spares import SparePool
-from firebox.sandbox.zygotes import ZYGOTE_SCRIPT, Zygote, ZygoteInfo
+from firebox.sandbox.zygotes import Zygote, ZygoteInfo
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ class NamespaceBackend:
             python = launch
         runtime_dir = python.bootstrap.parent
         zygote, info = await self._zygote(python.interpreter, runtime_dir)
-        common = self._common_preparation(info, runtime_dir)
+        common = self._common_preparation(info)
         memory_bytes = spec.memory_mb * 1024 * 1024
         spare = self._spares.take(zygote)
         if spare is not None:
@@ -312,9 +312,10 @@ class NamespaceBackend:
             raise SandboxStartFailed(f"the sandbox did not start: {exc}") from exc
         return pid, api
 
-    def _common_preparation(self, info: ZygoteInfo, runtime_dir: Path) -> dict[str, Any]:
+    def _common_preparation(self, info: ZygoteInfo) -> dict[str, Any]:
         """What every sandbox of a zygote gets before it knows its function."""
-        host_paths = [*info.prefixes, str(ZYGOTE_SCRIPT.parent), str(runtime_dir)]
+        # Firebox's own code is not among them: the zygote imported all of it before forking.
+        host_paths = list(info.prefixes)
         return {
             "hostname": self._settings.hostname,
             "api_port": self._settings.api_port,

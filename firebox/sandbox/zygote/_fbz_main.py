@@ -22,8 +22,11 @@ import socket
 import sys
 from typing import Any
 
+# Everything this code needs is imported here, in the zygote: a sandbox cannot import Firebox's modules once
+# it has its own root, where Firebox's directories are not.
 from . import _fbz_confine as confine
 from . import _fbz_linux as linux
+from . import _fbz_seccomp
 
 # The PID namespace comes from unshare before fork (the zygote's next child is PID 1 of a new one); the
 # rest the sandbox unshares for itself.
@@ -215,8 +218,6 @@ def _sandbox(request: dict[str, Any], api: socket.socket, output_fd: int, report
         os.close(null)
         confine.become(request["uid"], request["gid"], request["inside_id"])
         if request.get("seccomp"):
-            from . import _fbz_seccomp
-
             _fbz_seccomp.install(base64.b64decode(request["seccomp"]))
         report.close()
         os.closerange(3, 65536)
