@@ -266,9 +266,6 @@ class Environment:
         self._logs.reset()
         if status is None:
             self._move(EnvState.IDLE)
-            # As on Lambda, an idle environment gets no CPU at all until its next invocation. Frozen just
-            # after this step, once the response is on its way: freezing is not the caller's wait.
-            asyncio.get_running_loop().call_soon(self._freeze_if_idle)
         elif self.state is not EnvState.GONE:
             self._move(EnvState.GONE)
         self.last_used = time.monotonic()
@@ -303,6 +300,11 @@ class Environment:
         return self._current is not None and self._current.request_id == request_id
 
     async def next_invocation(self) -> tuple[Invocation, int]:
+        if self._deliveries.empty() and self.state is EnvState.IDLE:
+            # As on Lambda, an idle environment is frozen once its runtime asks for the next event: it gets
+            # no CPU until that event comes, and its request is already waiting when it does. Frozen after
+            # this step, so that freezing is never part of a caller's wait.
+            asyncio.get_running_loop().call_soon(self._freeze_if_idle)
         return await self._deliveries.get()
 
     def _settle(self, request_id: str, outcome: _Outcome) -> bool:
