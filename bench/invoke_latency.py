@@ -100,9 +100,7 @@ def firebox_latencies(warm: int, cold: int, data_dir: Path, sandbox: str) -> tup
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--warm", type=int, default=3000, help="warm invocations (and baseline round trips)")
     parser.add_argument("--cold", type=int, default=100, help="cold starts (one per fresh function)")
     parser.add_argument("--sandbox", default="namespaces", choices=("namespaces", "process"), help="sandbox backend")

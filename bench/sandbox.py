@@ -8,7 +8,7 @@
 - boto3: the same for a handler module importing boto3 at module level (goal p50 <= 25 ms).
 - density: idle warm environments of a no-op function, one per function (goal USS <= 4 MiB each).
 - warm: warm invoke latency of the namespace backend against the process backend (goal p50 at most 10% above).
-- thaw: the cost of thawing a frozen environment: a placeholder, pending (see `measure_thaw`).
+- thaw: the cost of thawing a frozen process and having it answer, beside the same round trip unfrozen.
 
 The cold-start baselines run the same handler module in a fresh `python3` process and in a new runc container
 (see bench/baselines.py); their samples are interleaved with Firebox's, one of each per round, so load from
@@ -33,6 +33,7 @@ from typing import Any
 from bench import baselines
 from bench.firebox_client import FULL_VCPU_MB, InvokeClient, Invoked, create_functions, running_server
 from bench.sandbox_density import measure_density
+from bench.sandbox_thaw import measure_thaw
 from bench.sandbox_warm import measure_warm_overhead
 from bench.stats import Goal, Row, goal_results, print_table, summary
 from firebox.sandbox import unavailable_reason
@@ -161,16 +162,8 @@ def measure_boto3(options: Options) -> Report:
     return _report(rows, table_goals, boto3_in_base_interpreter=not missing)
 
 
-def measure_thaw(options: Options) -> Report:
-    """(e) Thaw of a frozen idle environment: its first invocation after the worker froze it.
-
-    Pending, to come with the freezing of idle environments. Measure it here as the others are: warm each of
-    `options.runs` functions, wait until each environment is frozen, then time one Invoke per environment
-    (end to end, beside the warm invoke of an environment never frozen, from the same run), with the thaw's
-    own share from the server if it reports one.
-    """
-    print("(e) Thaw of a frozen environment: pending, to come with the freezing of idle environments\n")
-    return {"status": "pending"}
+def _thaw(options: Options) -> Report:
+    return measure_thaw(options.runs)
 
 
 def _density(options: Options) -> Report:
@@ -186,7 +179,7 @@ MEASUREMENTS: dict[str, Measurement] = {
     "boto3": measure_boto3,
     "density": _density,
     "warm": _warm,
-    "thaw": measure_thaw,
+    "thaw": _thaw,
 }
 
 
