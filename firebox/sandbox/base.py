@@ -80,6 +80,27 @@ class SandboxExit:
         return "signal: killed" if self.returncode == -9 else f"signal: {-self.returncode}"
 
 
+class SandboxHandles:
+    """What every backend's sandbox holds alike: its spec, its output pipe and its Runtime API socket."""
+
+    def __init__(self, spec: SandboxSpec, output_fd: int, api: socket.socket) -> None:
+        self._spec = spec
+        self._output_fd = output_fd
+        self._api = api
+
+    @property
+    def sandbox_id(self) -> str:
+        return self._spec.sandbox_id
+
+    @property
+    def output_fd(self) -> int:
+        return self._output_fd
+
+    @property
+    def runtime_api_socket(self) -> socket.socket:
+        return self._api
+
+
 class Sandbox(Protocol):
     @property
     def sandbox_id(self) -> str: ...

@@ -24,7 +24,16 @@ from typing import Any
 
 from firebox.errors import SandboxStartFailed
 from firebox.sandbox import messages, outbound
-from firebox.sandbox.base import INIT_CPUS, Executable, ExitCause, Network, PythonRuntime, SandboxExit, SandboxSpec
+from firebox.sandbox.base import (
+    INIT_CPUS,
+    Executable,
+    ExitCause,
+    Network,
+    PythonRuntime,
+    SandboxExit,
+    SandboxHandles,
+    SandboxSpec,
+)
 from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup, lambda_cpus
 from firebox.sandbox.mount_plan import TASK_ROOT, common_plan, function_plan
 from firebox.sandbox.spares import SparePool
@@ -58,7 +67,7 @@ def unavailable_reason() -> str | None:
     return None
 
 
-class NamespaceSandbox:
+class NamespaceSandbox(SandboxHandles):
     def __init__(
         self,
         spec: SandboxSpec,
@@ -70,11 +79,9 @@ class NamespaceSandbox:
         scratch: Path,
         network: asyncio.subprocess.Process | None,
     ) -> None:
-        self._spec = spec
+        super().__init__(spec, output_fd, api)
         self._cgroup = cgroup
         self._report = report
-        self._output_fd = output_fd
-        self._api = api
         self._pid = pid
         # Signals go through a pidfd: once the zygote has reaped the sandbox its pid may belong to anyone.
         try:
@@ -86,18 +93,6 @@ class NamespaceSandbox:
         self._killed = False
         self._exit: SandboxExit | None = None
         self._waiting = asyncio.Lock()
-
-    @property
-    def sandbox_id(self) -> str:
-        return self._spec.sandbox_id
-
-    @property
-    def output_fd(self) -> int:
-        return self._output_fd
-
-    @property
-    def runtime_api_socket(self) -> socket.socket:
-        return self._api
 
     @property
     def pid(self) -> int:

@@ -18,7 +18,7 @@ import socket
 from pathlib import Path
 
 from firebox.errors import SandboxStartFailed
-from firebox.sandbox.base import INIT_CPUS, ExitCause, PythonRuntime, SandboxExit, SandboxSpec
+from firebox.sandbox.base import INIT_CPUS, ExitCause, PythonRuntime, SandboxExit, SandboxHandles, SandboxSpec
 from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup, lambda_cpus
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ except OSError:
 _DESTROY_DEADLINE_S = 5.0
 
 
-class ProcessSandbox:
+class ProcessSandbox(SandboxHandles):
     def __init__(
         self,
         spec: SandboxSpec,
@@ -42,26 +42,12 @@ class ProcessSandbox:
         root: Path,
         cgroup: SandboxCgroup | None,
     ) -> None:
-        self._spec = spec
+        super().__init__(spec, output_fd, api)
         self._process = process
-        self._output_fd = output_fd
-        self._api = api
         self._root = root
         self._cgroup = cgroup
         self._killed = False
         self._exit: SandboxExit | None = None
-
-    @property
-    def sandbox_id(self) -> str:
-        return self._spec.sandbox_id
-
-    @property
-    def output_fd(self) -> int:
-        return self._output_fd
-
-    @property
-    def runtime_api_socket(self) -> socket.socket:
-        return self._api
 
     @property
     def tmp_dir(self) -> Path:
