@@ -256,3 +256,25 @@ def test_ctrl_c_ends_every_sandbox(start_server: Callable[..., FireboxServer]) -
     for pid in sandboxes:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
     assert os.path.exists(server.data_dir / "state.db")
+
+
+_FREEZER_PATH = """
+def handler(event, context):
+    for line in open("/proc/self/cgroup").read().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "freezer" in controllers.split(","):
+            return path
+    return None
+"""
+
+
+def test_idle_environment_is_frozen_and_thawed_for_the_next_invocation(
+    lambda_client: Any, create_function: Any, function_name: str
+) -> None:
+    create_function({"app.py": _FREEZER_PATH})
+    path = _payload(lambda_client.invoke(FunctionName=function_name))
+    state = Path("/sys/fs/cgroup/freezer") / str(path).lstrip("/") / "freezer.state"
+    if path is None or not state.exists():
+        pytest.skip("no cgroup v1 freezer to observe here")
+    _wait_until(lambda: state.read_text().strip() == "FROZEN")
+    assert _payload(lambda_client.invoke(FunctionName=function_name)) == path
