@@ -30,7 +30,6 @@ from firebox.sandbox import (
     ProcessBackend,
     PythonRuntime,
     SandboxBackend,
-    seccomp,
     unavailable_reason,
 )
 from firebox.store import Arns, CodeStore, FunctionRegistry, SqliteStore
@@ -60,7 +59,10 @@ def _sandbox_backend(choice: str, scratch: Path) -> SandboxBackend:
     cgroups = CgroupTree.discover()
     assert cgroups is not None
     base_python = PythonRuntime(getattr(sys, "_base_executable", sys.executable), PYTHON_BOOTSTRAP)
-    return NamespaceBackend(scratch, cgroups, seccomp.compile_filter(), base_python)
+    # Imported only here: libseccomp (through pyseccomp) exists only where the namespace backend can run.
+    from firebox.sandbox.seccomp import compile_filter
+
+    return NamespaceBackend(scratch, cgroups, compile_filter(), base_python)
 
 
 def _raise_descriptor_limit() -> None:
