@@ -31,6 +31,15 @@ def cpu_quota_us(cpus: float, period_us: int = CPU_PERIOD_US) -> int:
     return max(_MIN_QUOTA_US, round(period_us * cpus))
 
 
+def cpu_quota_text(cpus: float, unlimited: str) -> str:
+    """The quota to write for `cpus`: none at all (`unlimited`) once the share reaches every core of the host.
+    Such a quota could never bind, yet it would cost the scheduler its bandwidth accounting at every wake-up
+    (about 0.3 ms of a warm invocation here)."""
+    if cpus >= (os.cpu_count() or 1):
+        return unlimited
+    return str(cpu_quota_us(cpus))
+
+
 def read_keyed(path: Path) -> dict[str, int]:
     """A flat-keyed cgroup file ("key value" per line: memory.events, cgroup.events, memory.oom_control)."""
     values: dict[str, int] = {}

@@ -16,7 +16,7 @@ from firebox.sandbox.cgroups.base import (
     CPU_PERIOD_US,
     FREEZE_DEADLINE_S,
     SandboxCgroup,
-    cpu_quota_us,
+    cpu_quota_text,
     freeze_timed_out,
     read_keyed,
     wait_until,
@@ -39,7 +39,7 @@ def limit_files(memory_bytes: int, max_processes: int, cpus: float) -> dict[str,
             "memory.memsw.limit_in_bytes": str(memory_bytes),
         },
         "pids": {"pids.max": str(max_processes)},
-        "cpu": {"cpu.cfs_period_us": str(CPU_PERIOD_US), "cpu.cfs_quota_us": str(cpu_quota_us(cpus))},
+        "cpu": {"cpu.cfs_period_us": str(CPU_PERIOD_US), "cpu.cfs_quota_us": cpu_quota_text(cpus, "-1")},
     }
 
 
@@ -86,7 +86,7 @@ class V1Cgroup(SandboxCgroup):
     def limit_cpus(self, cpus: float) -> None:
         cpu = self.dirs.get("cpu")
         if cpu is not None:
-            _write_limit(cpu / "cpu.cfs_quota_us", str(cpu_quota_us(cpus)))
+            _write_limit(cpu / "cpu.cfs_quota_us", cpu_quota_text(cpus, "-1"))
 
     def _freezer_state(self) -> int | None:
         # Written twice per invocation (thaw, then freeze once idle): kept open to save an open() each time.

@@ -23,7 +23,7 @@ from firebox.sandbox.cgroups.base import (
     CPU_PERIOD_US,
     FREEZE_DEADLINE_S,
     SandboxCgroup,
-    cpu_quota_us,
+    cpu_quota_text,
     freeze_timed_out,
     read_keyed,
     wait_until,
@@ -47,7 +47,7 @@ def limit_files(memory_bytes: int, max_processes: int, cpus: float, controllers:
         "pids.max": str(max_processes),
     }
     if "cpu" in controllers:
-        files["cpu.max"] = f"{cpu_quota_us(cpus)} {CPU_PERIOD_US}"
+        files["cpu.max"] = f"{cpu_quota_text(cpus, 'max')} {CPU_PERIOD_US}"
     return files
 
 
@@ -99,7 +99,7 @@ class V2Cgroup(SandboxCgroup):
     def limit_cpus(self, cpus: float) -> None:
         cpu_max = self.directory / "cpu.max"
         if cpu_max.exists():
-            cpu_max.write_text(f"{cpu_quota_us(cpus)} {CPU_PERIOD_US}")
+            cpu_max.write_text(f"{cpu_quota_text(cpus, 'max')} {CPU_PERIOD_US}")
 
     def freeze(self, wait: bool = True) -> bool:
         control = self.directory / "cgroup.freeze"
