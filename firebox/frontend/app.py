@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-import uuid
 
 from aiohttp import web
 
 from firebox.errors import PayloadTooLarge, RequestEntityTooLarge, ResourceNotFound
+from firebox.frontend import identifiers
 from firebox.frontend.account import Account
 from firebox.frontend.aliases import Aliases
 from firebox.frontend.aws_errors import error_response
@@ -38,7 +38,7 @@ class LambdaApi:
         return app
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        request_id = str(uuid.uuid4())
+        request_id = identifiers.request_id()
         try:
             target = request.headers.get("X-Amz-Target")
             if target is not None:

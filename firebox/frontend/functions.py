@@ -98,9 +98,7 @@ class Functions:
             )
         network = variables.get(NETWORK_VARIABLE)
         if network is not None and network not in NETWORK_CHOICES:
-            raise InvalidParameter(
-                f"{NETWORK_VARIABLE} must be one of {', '.join(NETWORK_CHOICES)}, not {network!r}"
-            )
+            raise InvalidParameter(f"{NETWORK_VARIABLE} must be one of {', '.join(NETWORK_CHOICES)}, not {network!r}")
         size = len(msgspec.json.encode(variables))
         if size > MAX_ENVIRONMENT_BYTES:
             raise InvalidParameter(
@@ -124,9 +122,7 @@ class Functions:
 
     async def _store_zip(self, zip_file: bytes | None) -> CodeRef:
         if zip_file is None:
-            raise InvalidParameter(
-                "Firebox takes code as ZipFile: S3 locations and container images are not supported"
-            )
+            raise InvalidParameter("Firebox takes code as ZipFile: S3 locations and container images are not supported")
         if len(zip_file) > MAX_ZIP_BYTES:
             raise RequestEntityTooLarge(f"Zipped code must be smaller than {MAX_ZIP_BYTES} bytes")
         # Unzipping every member and writing the blob take long for a big package: not on the event loop.
@@ -227,8 +223,12 @@ class Functions:
         handler = params.get("Handler", current.handler)
         self._check_runtime(runtime, handler)
         fields: dict[str, Any] = {"runtime": runtime, "handler": handler}
-        for param, field in (("Role", "role"), ("Description", "description"), ("Timeout", "timeout"),
-                             ("MemorySize", "memory_size")):
+        for param, field in (
+            ("Role", "role"),
+            ("Description", "description"),
+            ("Timeout", "timeout"),
+            ("MemorySize", "memory_size"),
+        ):
             if param in params:
                 fields[field] = params[param]
         if "EphemeralStorage" in params:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
-import time
 
 import msgspec
 
 from firebox.errors import InvalidParameter, InvalidRequestContent, PayloadTooLarge
+from firebox.frontend import identifiers
 from firebox.frontend.context import Call, Frontend, Operation, Params, Result
 from firebox.frontend.names import split_function_name
 from firebox.frontend.qualifiers import pick_version, resolve
@@ -17,10 +16,6 @@ from firebox.worker import Invocation
 
 MAX_SYNC_PAYLOAD_BYTES = 6_291_456  # AWS: 6 MB for a synchronous request
 _validate_json = msgspec.json.Decoder().decode
-
-
-def _trace_id() -> str:
-    return f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()};Parent={os.urandom(8).hex()};Sampled=0"
 
 
 def _client_context(header: str | None) -> str | None:
@@ -67,7 +62,7 @@ class Invoke:
             request_id=call.request_id,
             payload=payload,
             invoked_arn=self._f.arns.function(name, qualifier),
-            trace_id=_trace_id(),
+            trace_id=identifiers.trace_id(),
             client_context=_client_context(params.get("ClientContext")),
             want_log_tail=params.get("LogType") == "Tail",
         )

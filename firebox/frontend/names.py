@@ -22,9 +22,7 @@ def split_function_name(value: str, qualifier: str | None = None) -> tuple[str, 
         raise InvalidParameter(f"Invalid function name or ARN: {value!r}")
     inline = found.group("qualifier")
     if inline is not None and qualifier is not None and inline != qualifier:
-        raise InvalidParameter(
-            "The derived qualifier from the function name does not match the specified qualifier."
-        )
+        raise InvalidParameter("The derived qualifier from the function name does not match the specified qualifier.")
     return found.group("name"), inline if inline is not None else qualifier
 
 
