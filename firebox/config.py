@@ -14,7 +14,7 @@ class Settings:
     region: str = "us-east-1"
     account_id: str = "000000000000"
     keep_alive_s: float = 300.0  # how long an idle execution environment stays warm
-    backend: str = "auto"  # "namespaces", "process" (no isolation) or "auto" (namespaces where possible)
+    backend: str = "namespaces"  # or "process": no isolation, for development where namespaces cannot run
     log_budget_bytes: int = 4 * 1024 * 1024  # log output one invocation may write; the rest is dropped
     account_concurrency: int = 1000
 

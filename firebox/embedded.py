@@ -48,14 +48,15 @@ def _sandbox_credentials() -> Credentials:
 
 
 def _sandbox_backend(choice: str, scratch: Path) -> SandboxBackend:
-    """The backend asked for; "auto" is the namespace backend wherever it can run."""
-    reason = unavailable_reason()
-    if choice == "process" or (choice == "auto" and reason is not None):
-        if choice == "auto":
-            log.warning("the namespace sandbox cannot run here (%s): falling back to unisolated processes", reason)
+    """The backend asked for. Running functions without isolation is never a fallback: it must be chosen."""
+    if choice == "process":
         return ProcessBackend(scratch)
+    reason = unavailable_reason()
     if reason is not None:
-        raise SystemExit(f"firebox: the namespace sandbox cannot run here: {reason}")
+        raise SystemExit(
+            f"firebox: the namespace sandbox cannot run here: {reason}. To run functions WITHOUT isolation"
+            " (development only), pass --sandbox process."
+        )
     cgroups = CgroupTree.discover()
     assert cgroups is not None
     base_python = PythonRuntime(getattr(sys, "_base_executable", sys.executable), PYTHON_BOOTSTRAP)

@@ -63,7 +63,7 @@ def _run(settings: Settings) -> None:
     "backend",
     default=_DEFAULTS.backend,
     show_default=True,
-    type=click.Choice(["auto", "namespaces", "process"]),
+    type=click.Choice(["namespaces", "process"]),
     help="Sandbox backend: namespaces isolate each environment; process does not (development only).",
 )
 @click.option(

@@ -24,3 +24,17 @@ def test_region_and_account_are_configurable(start_server: Callable[..., Firebox
     assert created["FunctionArn"] == "arn:aws:lambda:eu-west-1:123456789012:function:where"
     reply = json.loads(client.invoke(FunctionName="where")["Payload"].read())
     assert reply == ["eu-west-1", "arn:aws:lambda:eu-west-1:123456789012:function:where"]
+
+
+def test_the_unisolated_backend_is_chosen_explicitly_and_says_so(start_server: Callable[..., FireboxServer]) -> None:
+    server = start_server("--sandbox", "process")
+    client = server.client()
+    client.create_function(
+        FunctionName="plain",
+        Runtime="python3.11",
+        Role="arn:aws:iam::000000000000:role/x",
+        Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": "import os\ndef handler(e, c):\n    return os.getpid()\n"})},
+    )
+    assert json.loads(client.invoke(FunctionName="plain")["Payload"].read()) != 1  # a host pid: no PID namespace
+    assert "gives NO isolation" in server.log()
