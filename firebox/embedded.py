@@ -121,7 +121,12 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             await assignment_ready.wait()
             await runner.setup()
             try:
-                await web.TCPSite(runner, settings.host, settings.port).start()
+                try:
+                    await web.TCPSite(runner, settings.host, settings.port).start()
+                except OSError as exc:
+                    raise SystemExit(
+                        f"firebox: cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
+                    ) from exc
                 log.info(
                     "Firebox serves the Lambda API at %s (runtimes: %s)",
                     settings.endpoint,

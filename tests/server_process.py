@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -27,9 +28,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class PortTaken(Exception):
+    """The port picked for a server was taken before the server could bind it."""
+
+
 class FireboxServer:
     def __init__(self, data_dir: Path, *extra_args: str, port: int | None = None) -> None:
         self.data_dir = data_dir
+        self._port_chosen = port is None  # then another may be picked if this one is taken meanwhile
         self.port = port or free_port()
         self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
@@ -40,6 +46,15 @@ class FireboxServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, deadline_s: float = 30.0) -> FireboxServer:
+        for _ in range(3):
+            try:
+                return self._start(deadline_s)
+            except PortTaken:
+                self.port = free_port()
+        raise RuntimeError(f"no free port for firebox serve after 3 tries: {self.log()}")
+
+    def _start(self, deadline_s: float) -> FireboxServer:
+        log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         command = [
             str(FIREBOX),
             "serve",
@@ -54,10 +69,14 @@ class FireboxServer:
         limit = time.monotonic() + deadline_s
         while time.monotonic() < limit:
             if self.process.poll() is not None:
+                # free_port() only found the port free: a server started in parallel may have taken it since.
+                if self._port_chosen and "address already in use" in self.log()[log_start:]:
+                    raise PortTaken(self.port)
                 raise RuntimeError(f"firebox serve exited with {self.process.returncode}: {self.log()}")
             try:
                 with urllib.request.urlopen(f"{self.endpoint}/firebox/health", timeout=1) as reply:
-                    if reply.status == 200:
+                    # The answer must come from this server, not from another that holds the port.
+                    if reply.status == 200 and json.loads(reply.read()).get("pid") == self.process.pid:
                         return self
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.05)
@@ -72,9 +91,7 @@ class FireboxServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-                raise RuntimeError(
-                    f"firebox serve did not stop within {deadline_s} s of signal {sig}"
-                ) from None
+                raise RuntimeError(f"firebox serve did not stop within {deadline_s} s of signal {sig}") from None
         return self.process.returncode
 
     def log(self) -> str:

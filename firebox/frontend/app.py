@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 from aiohttp import web
@@ -74,7 +75,7 @@ class LambdaApi:
 
     def _firebox_route(self, request: web.Request) -> web.StreamResponse:
         if request.path == "/firebox/health":
-            return web.json_response({"status": "ok"})
+            return web.json_response({"status": "ok", "pid": os.getpid()})
         found = _CODE_PATH.match(request.path)
         if request.method == "GET" and found is not None:
             path = self._frontend.code_store.path(found.group(1))

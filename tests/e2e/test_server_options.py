@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 from tests.server_process import FireboxServer
 from tests.zips import make_zip
@@ -38,3 +42,14 @@ def test_the_unisolated_backend_is_chosen_explicitly_and_says_so(start_server: C
     )
     assert json.loads(client.invoke(FunctionName="plain")["Payload"].read()) != 1  # a host pid: no PID namespace
     assert "gives NO isolation" in server.log()
+
+
+def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = FireboxServer(tmp_path / "data", port=taken.getsockname()[1])
+        with pytest.raises(RuntimeError, match="exited with 1"):
+            server.start()
+    assert "cannot listen on 127.0.0.1" in server.log()
+    assert "Traceback" not in server.log()
