@@ -1,5 +1,5 @@
 """Assignment: hands each invocation to a warm execution environment, or starts a new one."""
 
-from firebox.assignment.assignment import Assignment, AssignmentStatistics
+from firebox.assignment.assignment import Assignment
 
-__all__ = ["Assignment", "AssignmentStatistics"]
+__all__ = ["Assignment"]

@@ -35,21 +35,12 @@ class _Lease:
     env_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class AssignmentStatistics:
-    idle: int
-    busy: int
-
-
 class Assignment:
-    def __init__(
-        self, placement: Placement, keep_alive_s: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, placement: Placement, keep_alive_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._placement = placement
         self._keep_alive_s = keep_alive_s
         self._clock = clock
         self._idle: dict[_EnvKey, deque[tuple[_Lease, float]]] = {}
-        self._busy = 0
         self._tasks: asyncio.TaskGroup | None = None
 
     async def run(self, ready: asyncio.Event) -> None:
@@ -62,19 +53,14 @@ class Assignment:
         key = _EnvKey(config.name, config.version, config.revision_id)
         for _ in range(_ATTEMPTS):
             lease = self._take_idle(key) or await self._start(config)
-            self._busy += 1
             try:
                 result = await lease.worker.invoke(lease.env_id, invocation)
             except EnvironmentGone:
                 continue
-            finally:
-                self._busy -= 1
             if lease.worker.is_alive(lease.env_id):
                 self._idle.setdefault(key, deque()).append((lease, self._clock()))
             return result
-        raise PlatformFailure(
-            f"could not keep an execution environment of {config.name} alive for an invocation"
-        )
+        raise PlatformFailure(f"could not keep an execution environment of {config.name} alive for an invocation")
 
     def _take_idle(self, key: _EnvKey) -> _Lease | None:
         stack = self._idle.get(key)
@@ -88,9 +74,7 @@ class Assignment:
         worker = self._placement.choose()
         return _Lease(worker, await worker.start_environment(config))
 
-    def retire(
-        self, function: str, keep: Callable[[str, str], bool] = lambda version, revision: False
-    ) -> None:
+    def retire(self, function: str, keep: Callable[[str, str], bool] = lambda version, revision: False) -> None:
         """Stop the idle environments of `function`, except those `keep(version, revision_id)` spares."""
         for key in [k for k in self._idle if k.function == function and not keep(k.version, k.revision_id)]:
             for lease, _ in self._idle.pop(key):
@@ -99,9 +83,7 @@ class Assignment:
     def _stop(self, lease: _Lease) -> None:
         if self._tasks is None:
             return
-        self._tasks.create_task(
-            lease.worker.stop_environment(lease.env_id), name=f"assignment.stop.{lease.env_id[:8]}"
-        )
+        self._tasks.create_task(lease.worker.stop_environment(lease.env_id), name=f"assignment.stop.{lease.env_id[:8]}")
 
     async def _reap_idle(self) -> None:
         while True:
@@ -114,6 +96,3 @@ class Assignment:
                     self._stop(stack.popleft()[0])
                 if not stack:
                     del self._idle[key]
-
-    def statistics(self) -> AssignmentStatistics:
-        return AssignmentStatistics(idle=sum(len(s) for s in self._idle.values()), busy=self._busy)

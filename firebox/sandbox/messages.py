@@ -1,5 +1,8 @@
 """JSON messages, with file descriptors attached, over SOCK_SEQPACKET sockets: how the worker talks to
-its zygotes and to each sandbox's monitor."""
+its zygotes and to each sandbox.
+
+The zygote side (`zygote/_fbz_main.py`) has its own sender: it runs under the function's interpreter, where
+Firebox's packages are not importable."""
 
 from __future__ import annotations
 

@@ -67,6 +67,19 @@ def unavailable_reason() -> str | None:
     return None
 
 
+async def _release(cgroup: SandboxCgroup) -> None:
+    """Kill what is left in `cgroup` and remove it, waiting (boundedly) for its processes to be gone."""
+    try:
+        async with asyncio.timeout(_DESTROY_DEADLINE_S):
+            while True:
+                cgroup.kill_all()
+                if cgroup.remove():
+                    return
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        log.error("control groups of a sandbox could not be removed within %.0f s", _DESTROY_DEADLINE_S)
+
+
 class NamespaceSandbox(SandboxHandles):
     def __init__(
         self,
@@ -82,7 +95,6 @@ class NamespaceSandbox(SandboxHandles):
         super().__init__(spec, output_fd, api)
         self._cgroup = cgroup
         self._report = report
-        self._pid = pid
         # Signals go through a pidfd: once the zygote has reaped the sandbox its pid may belong to anyone.
         try:
             self._pidfd: int | None = os.pidfd_open(pid)
@@ -93,11 +105,6 @@ class NamespaceSandbox(SandboxHandles):
         self._killed = False
         self._exit: SandboxExit | None = None
         self._waiting = asyncio.Lock()
-
-    @property
-    def pid(self) -> int:
-        """The sandbox's first process (PID 1 inside), as the host numbers it."""
-        return self._pid
 
     async def wait(self) -> SandboxExit:
         async with self._waiting:  # one reader of the report channel; later callers get the same answer
@@ -144,11 +151,9 @@ class NamespaceSandbox(SandboxHandles):
         try:
             async with asyncio.timeout(_DESTROY_DEADLINE_S):
                 await self.wait()
-                while not self._cgroup.remove():
-                    self._cgroup.kill_all()
-                    await asyncio.sleep(0.01)
         except TimeoutError:
             log.error("sandbox %s did not end within %.0f s of SIGKILL", self.sandbox_id, _DESTROY_DEADLINE_S)
+        await _release(self._cgroup)
         if self._network is not None:
             await outbound.stop(self._network)
         if self._pidfd is not None:
@@ -180,6 +185,7 @@ class NamespaceBackend:
         self._seccomp = base64.b64encode(seccomp).decode() if seccomp else None
         self._settings = settings or NamespaceSettings()
         self._zygotes: dict[str, Zygote] = {}
+        self._preparations: dict[str, dict[str, Any]] = {}  # interpreter -> its sandboxes' common preparation
         self._spares = SparePool(cgroups, scratch, self._settings.spares_per_zygote)
         self._starting: dict[str, asyncio.Lock] = {}
         self._uids = itertools.cycle(
@@ -187,7 +193,8 @@ class NamespaceBackend:
         )
         scratch.mkdir(parents=True, exist_ok=True)
 
-    async def _zygote(self, interpreter: str, runtime_dir: Path) -> tuple[Zygote, ZygoteInfo]:
+    async def _zygote(self, interpreter: str, runtime_dir: Path) -> tuple[Zygote, dict[str, Any]]:
+        """The zygote for `interpreter` (started if need be) and what each of its sandboxes is prepared with."""
         async with self._starting.setdefault(interpreter, asyncio.Lock()):
             zygote = self._zygotes.get(interpreter)
             if zygote is None or not zygote.alive or zygote.info is None:
@@ -198,8 +205,8 @@ class NamespaceBackend:
                 if info.failed:
                     log.info("zygote %s could not preload %s", interpreter, ", ".join(info.failed))
                 self._zygotes[interpreter] = zygote
-            assert zygote.info is not None
-            return zygote, zygote.info
+                self._preparations[interpreter] = self._common_preparation(info)
+            return zygote, self._preparations[interpreter]
 
     async def start(self, spec: SandboxSpec) -> NamespaceSandbox:
         launch = spec.launch
@@ -211,8 +218,7 @@ class NamespaceBackend:
         else:
             python = launch
         runtime_dir = python.bootstrap.parent
-        zygote, info = await self._zygote(python.interpreter, runtime_dir)
-        common = self._common_preparation(info)
+        zygote, common = await self._zygote(python.interpreter, runtime_dir)
         memory_bytes = spec.memory_mb * 1024 * 1024
         spare = self._spares.take(zygote)
         if spare is not None:
@@ -255,32 +261,25 @@ class NamespaceBackend:
         }
         if isinstance(launch, Executable):
             request["argv"] = [f"{TASK_ROOT}/{launch.name}"]
-        try:
-            await zygote.spawn(request, [output_write, theirs.fileno()])
-        except BaseException:
-            for fd in (output_read,):
-                os.close(fd)
-            report.close()
-            cgroup.remove()
-            shutil.rmtree(scratch, ignore_errors=True)
-            raise
-        finally:
-            os.close(output_write)
-            theirs.close()
-            self._spares.refill(zygote, common)
         network = None
         try:
+            try:
+                await zygote.spawn(request, [output_write, theirs.fileno()])
+            finally:
+                os.close(output_write)
+                theirs.close()
+                self._spares.refill(zygote, common)
             pid, api = await self._await_start(report)
             if spec.network is Network.OUTBOUND:
                 network = await outbound.attach(pid)
                 messages.send(report, {"network": "ready"})
-        except SandboxStartFailed:
+        except BaseException:
+            # Whatever was started goes (a spare taken for this sandbox included), and all it held.
             if network is not None:
                 await outbound.stop(network)
-            cgroup.kill_all()
             report.close()
             os.close(output_read)
-            cgroup.remove()
+            await _release(cgroup)
             shutil.rmtree(scratch, ignore_errors=True)
             raise
         return NamespaceSandbox(spec, cgroup, report, output_read, api, pid, scratch, network)

@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import shutil
-import signal
 
 from firebox.errors import SandboxStartFailed
 from firebox.sandbox.messages import wait_readable
+from firebox.sandbox.parent_death import die_with_parent
 
 RESOLV_CONF = "nameserver 10.0.2.3\n"  # slirp4netns relays DNS at this address to the host's resolver
 _READY_DEADLINE_S = 10.0
-_PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 _LINK_LOCAL = "169.254.0.0/16"
@@ -50,10 +47,6 @@ def unavailable_reason() -> str | None:
     return None if shutil.which("slirp4netns") else "slirp4netns is not installed (Debian package slirp4netns)"
 
 
-def _die_with_worker() -> None:
-    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
 async def attach(sandbox_pid: int) -> asyncio.subprocess.Process:
     """Give the network namespace of `sandbox_pid` an outbound interface; returns once it is configured."""
     program = shutil.which("slirp4netns")
@@ -74,7 +67,7 @@ async def attach(sandbox_pid: int) -> asyncio.subprocess.Process:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
             pass_fds=(ready_write,),
-            preexec_fn=_die_with_worker,
+            preexec_fn=die_with_parent,
         )
     except OSError as exc:
         os.close(ready_read)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import shutil
@@ -20,14 +19,9 @@ from pathlib import Path
 from firebox.errors import SandboxStartFailed
 from firebox.sandbox.base import INIT_CPUS, ExitCause, PythonRuntime, SandboxExit, SandboxHandles, SandboxSpec
 from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup, lambda_cpus
+from firebox.sandbox.parent_death import die_with_parent
 
 log = logging.getLogger(__name__)
-
-_PR_SET_PDEATHSIG = 1
-try:
-    _libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
-except OSError:
-    _libc = None
 
 _DESTROY_DEADLINE_S = 5.0
 
@@ -48,14 +42,6 @@ class ProcessSandbox(SandboxHandles):
         self._cgroup = cgroup
         self._killed = False
         self._exit: SandboxExit | None = None
-
-    @property
-    def tmp_dir(self) -> Path:
-        return self._root / "tmp"
-
-    @property
-    def pid(self) -> int:
-        return self._process.pid
 
     async def wait(self) -> SandboxExit:
         returncode = await self._process.wait()
@@ -148,9 +134,7 @@ class ProcessBackend:
 
         def enter_cgroup() -> None:
             # Runs in the child between fork and exec, so the function's first instruction is already limited.
-            if _libc is not None and hasattr(_libc, "prctl"):
-                # A sandbox must not outlive the worker that owns it, even when the worker is SIGKILLed.
-                _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            die_with_parent()  # a sandbox must not outlive the worker that owns it, even when it is SIGKILLed
             pid = str(os.getpid())
             for procs in procs_files:
                 with open(procs, "w") as f:
