@@ -1,7 +1,7 @@
 """The namespace sandbox backend measured against its goals, each figure beside baselines from the same run.
 
     .venv/bin/python -m bench.sandbox [--runs 200] [--environments 1000] [--warm 3000] [--json FILE]
-                                      [--only cold,boto3,density,warm,thaw]
+                                      [--only cold,boto3,density,warm,thaw,snapstart]
 
 - cold: cold start of a no-op Python handler (goal p50 <= 15 ms, p99 <= 40 ms). One function per run, each
   invoked once over HTTP: the Invoke's end-to-end latency, and the server's Init Duration from the REPORT line.
@@ -9,6 +9,8 @@
 - density: idle warm environments of a no-op function, one per function (goal USS <= 4 MiB each).
 - warm: warm invoke latency of the namespace backend against the process backend (goal p50 at most 10% above).
 - thaw: the cost of thawing a frozen process and having it answer, beside the same round trip unfrozen.
+- snapstart: a cold start restored from a SnapStart snapshot of a function whose INIT sleeps 2 s (goal p50
+  <= 10 ms), beside the same function's cold start without the snapshot and a fresh python3.
 
 The cold-start baselines run the same handler module in a fresh `python3` process and in a new runc container
 (see bench/baselines.py); their samples are interleaved with Firebox's, one of each per round, so load from
@@ -33,6 +35,7 @@ from typing import Any
 from bench import baselines
 from bench.firebox_client import FULL_VCPU_MB, InvokeClient, Invoked, create_functions, running_server
 from bench.sandbox_density import measure_density
+from bench.sandbox_snapstart import measure_snapstart
 from bench.sandbox_thaw import measure_thaw
 from bench.sandbox_warm import measure_warm_overhead
 from bench.stats import Goal, Row, goal_results, print_table, summary
@@ -170,6 +173,10 @@ def _density(options: Options) -> Report:
     return measure_density(options.environments, options.scratch / "density")
 
 
+def _snapstart(options: Options) -> Report:
+    return measure_snapstart(options.runs, options.scratch)
+
+
 def _warm(options: Options) -> Report:
     return measure_warm_overhead(options.warm, options.scratch / "warm")
 
@@ -180,6 +187,7 @@ MEASUREMENTS: dict[str, Measurement] = {
     "density": _density,
     "warm": _warm,
     "thaw": _thaw,
+    "snapstart": _snapstart,
 }
 
 

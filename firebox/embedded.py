@@ -63,7 +63,9 @@ def _sandbox_backend(choice: str, scratch: Path) -> SandboxBackend:
     # Imported only here: libseccomp (through pyseccomp) exists only where the namespace backend can run.
     from firebox.sandbox.seccomp import compile_filter
 
-    return NamespaceBackend(scratch, cgroups, compile_filter(), base_python)
+    return NamespaceBackend(
+        scratch, cgroups, compile_filter(), base_python, template_seccomp=compile_filter(template=True)
+    )
 
 
 def _raise_descriptor_limit() -> None:
@@ -101,8 +103,9 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     )
     assignment = Assignment(Placement([worker]), keep_alive_s=settings.keep_alive_s)
     arns = Arns(settings.region, settings.account_id)
+    registry = FunctionRegistry(state, arns)
     frontend = Frontend(
-        registry=FunctionRegistry(state, arns),
+        registry=registry,
         code_store=code_store,
         arns=arns,
         runtimes=runtimes,
@@ -119,6 +122,10 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             services.create_task(assignment.run(assignment_ready), name="assignment")
             await worker_ready.wait()
             await assignment_ready.wait()
+            # Snapshots live in memory: the SnapStart versions get theirs again (Pending until made).
+            for config in await registry.all_published_versions():
+                if config.restores_from_snapshot:
+                    assignment.prepare_snapshot(config)
             await runner.setup()
             try:
                 try:

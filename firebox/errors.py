@@ -15,7 +15,10 @@ builds an AWS error body. A handler's own exception is not a platform error: it 
     │   ├── UnknownOperation             no API operation at that method and path
     │   ├── ResourceNotFound             function, version or alias does not exist
     │   ├── ResourceConflict             it exists already, or is in use
-    │   └── RevisionMismatch             a stale RevisionId or CodeSha256
+    │   ├── RevisionMismatch             a stale RevisionId or CodeSha256
+    │   └── SnapshotNotReady             a SnapStart version whose snapshot is still being made
+    ├── RestoreFailed                    a SnapStart copy could not go on: an after-restore hook failed
+    │   └── RestoreTimedOut              or the restore took longer than its limit
     └── PlatformFailure                  Firebox itself could not do the work
         ├── EnvironmentGone              the execution environment ended before or while it was used
         └── SandboxStartFailed           a sandbox backend could not start an environment
@@ -73,6 +76,18 @@ class ResourceConflict(RequestRejected):
 
 
 class RevisionMismatch(RequestRejected):
+    pass
+
+
+class SnapshotNotReady(RequestRejected):
+    pass
+
+
+class RestoreFailed(FireboxError):
+    pass
+
+
+class RestoreTimedOut(RestoreFailed):
     pass
 
 

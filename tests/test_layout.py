@@ -51,9 +51,7 @@ def test_packages_use_only_public_names_of_others(package: str) -> None:
             other = parts[1]
             assert len(parts) == 2 or other not in PACKAGES, f"{path.relative_to(ROOT)} reaches into {module}"
             if other in PACKAGES:
-                assert other in ALLOWED.get(package, set()), (
-                    f"{package} must not depend on {other} ({path.name})"
-                )
+                assert other in ALLOWED.get(package, set()), f"{package} must not depend on {other} ({path.name})"
 
 
 @pytest.mark.parametrize("package", PACKAGES)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from firebox.errors import EnvironmentGone, PlatformFailure
 from firebox.placement import Placement
 from firebox.store import FunctionConfig
-from firebox.worker import Invocation, InvocationResult, Worker
+from firebox.worker import PENDING, Invocation, InvocationResult, SnapshotState, SnapshotStatus, Worker
 
 _ATTEMPTS = 3  # an environment that ended while idle costs a retry on a fresh one, not an error
 
@@ -75,10 +75,30 @@ class Assignment:
         return _Lease(worker, await worker.start_environment(config))
 
     def retire(self, function: str, keep: Callable[[str, str], bool] = lambda version, revision: False) -> None:
-        """Stop the idle environments of `function`, except those `keep(version, revision_id)` spares."""
+        """Stop the idle environments and the SnapStart snapshots of `function`, except those
+        `keep(version, revision_id)` spares."""
         for key in [k for k in self._idle if k.function == function and not keep(k.version, k.revision_id)]:
             for lease, _ in self._idle.pop(key):
                 self._stop(lease)
+        for worker in self._placement.workers:
+            worker.drop_snapshots(function, keep)
+
+    # -- SnapStart ------------------------------------------------------------------------------------
+
+    def prepare_snapshot(self, config: FunctionConfig) -> None:
+        """Have a worker make `config`'s snapshot in the background (PublishVersion, or a restart)."""
+        self._placement.choose().make_snapshot(config)
+
+    def snapshot_status(self, config: FunctionConfig) -> SnapshotStatus:
+        """The best state of `config`'s snapshot on any worker: the version's State. A snapshot that no
+        worker has (lost with a template that died) is made again, and Pending meanwhile."""
+        statuses = [s for s in (w.snapshot_status(config) for w in self._placement.workers) if s is not None]
+        for state in (SnapshotState.ACTIVE, SnapshotState.PENDING, SnapshotState.FAILED):
+            for status in statuses:
+                if status.state is state:
+                    return status
+        self.prepare_snapshot(config)
+        return PENDING
 
     def _stop(self, lease: _Lease) -> None:
         if self._tasks is None:

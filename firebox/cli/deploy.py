@@ -38,9 +38,7 @@ def zip_directory(root: Path) -> bytes:
     return buffer.getvalue()
 
 
-def _environment(
-    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
-) -> dict[str, str] | None:
+def _environment(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str] | None:
     if not values:
         return None
     variables: dict[str, str] = {}
@@ -53,8 +51,13 @@ def _environment(
 
 
 def _configuration(
-    runtime: str | None, handler: str | None, memory: int | None, timeout: int | None,
-    environment: dict[str, str] | None, role: str | None, description: str | None,
+    runtime: str | None,
+    handler: str | None,
+    memory: int | None,
+    timeout: int | None,
+    environment: dict[str, str] | None,
+    role: str | None,
+    description: str | None,
 ) -> dict[str, Any]:
     """The configuration parameters the user gave, by their API names; options not given are left out."""
     given = {
@@ -104,14 +107,27 @@ def _update(lambda_client: Any, name: str, code: bytes, configuration: dict[str,
 @click.option("--handler", help="Handler, such as app.handler (needed to create).")
 @click.option("--memory", type=int, help="Memory size in MB.")
 @click.option("--timeout", type=int, help="Timeout in seconds.")
-@click.option("--env", "environment", multiple=True, callback=_environment, metavar="KEY=VALUE",
-              help="An environment variable; repeat for more. Replaces all variables when given.")
+@click.option(
+    "--env",
+    "environment",
+    multiple=True,
+    callback=_environment,
+    metavar="KEY=VALUE",
+    help="An environment variable; repeat for more. Replaces all variables when given.",
+)
 @click.option("--role", help=f"Execution role ARN [default on create: {DEFAULT_ROLE}].")
 @click.option("--description", help="Description of the function.")
 @click.pass_obj
 def deploy(
-    connection: Connection, name: str, directory: Path, runtime: str | None, handler: str | None,
-    memory: int | None, timeout: int | None, environment: dict[str, str] | None, role: str | None,
+    connection: Connection,
+    name: str,
+    directory: Path,
+    runtime: str | None,
+    handler: str | None,
+    memory: int | None,
+    timeout: int | None,
+    environment: dict[str, str] | None,
+    role: str | None,
     description: str | None,
 ) -> None:
     """Create function NAME from the files in DIR, or update it if it exists."""

@@ -99,8 +99,14 @@ def _follow(reader: LogReader, group: str) -> None:
 @click.command()
 @click.argument("name")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new events until Ctrl-C.")
-@click.option("--since", callback=_seconds, default="10m", metavar="DURATION", show_default=True,
-              help="How far back to start: 30s, 10m, 2h, 1d.")
+@click.option(
+    "--since",
+    callback=_seconds,
+    default="10m",
+    metavar="DURATION",
+    show_default=True,
+    help="How far back to start: 30s, 10m, 2h, 1d.",
+)
 @click.pass_obj
 def logs(connection: Connection, name: str, follow: bool, since: int) -> None:
     """Print the log events of function NAME."""

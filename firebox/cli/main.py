@@ -28,10 +28,21 @@ def _endpoint(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 
 @click.group(cls=_Group)
-@click.option("--endpoint", envvar="FIREBOX_ENDPOINT", default=DEFAULT_ENDPOINT, show_default=True,
-              callback=_endpoint, help="URL of the Firebox server (env FIREBOX_ENDPOINT).")
-@click.option("--region", envvar="AWS_REGION", default=DEFAULT_REGION, show_default=True,
-              help="Region to sign requests for (env AWS_REGION).")
+@click.option(
+    "--endpoint",
+    envvar="FIREBOX_ENDPOINT",
+    default=DEFAULT_ENDPOINT,
+    show_default=True,
+    callback=_endpoint,
+    help="URL of the Firebox server (env FIREBOX_ENDPOINT).",
+)
+@click.option(
+    "--region",
+    envvar="AWS_REGION",
+    default=DEFAULT_REGION,
+    show_default=True,
+    help="Region to sign requests for (env AWS_REGION).",
+)
 @click.pass_context
 def cli(ctx: click.Context, endpoint: str, region: str) -> None:
     """Firebox: AWS Lambda on your own machines."""

@@ -15,7 +15,10 @@ from firebox.errors import (
     RequestEntityTooLarge,
     ResourceConflict,
     ResourceNotFound,
+    RestoreFailed,
+    RestoreTimedOut,
     RevisionMismatch,
+    SnapshotNotReady,
     UnknownOperation,
 )
 
@@ -33,6 +36,9 @@ AWS_ERRORS: dict[type[FireboxError], tuple[str, int]] = {
     ResourceNotFound: ("ResourceNotFoundException", 404),
     ResourceConflict: ("ResourceConflictException", 409),
     RevisionMismatch: ("PreconditionFailedException", 412),
+    SnapshotNotReady: ("SnapStartNotReadyException", 409),
+    RestoreFailed: ("SnapStartException", 400),
+    RestoreTimedOut: ("SnapStartTimeoutException", 408),
 }
 
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from firebox.assignment import Assignment
+from firebox.frontend.function_shapes import function_configuration
 from firebox.observability import LogStore
-from firebox.store import Arns, CodeStore, FunctionRegistry
+from firebox.store import Arns, CodeStore, FunctionConfig, FunctionRegistry
 from firebox.worker import Runtimes
 
 
@@ -34,3 +35,21 @@ class Frontend:
     assignment: Assignment
     log_store: LogStore
     account_concurrency: int = 1000
+
+    def configuration(self, config: FunctionConfig, qualifier: str | None = None, *, listed: bool = False) -> Result:
+        """`config` as AWS renders a FunctionConfiguration, with its SnapStart snapshot's state."""
+        snapshot = self.assignment.snapshot_status(config) if config.restores_from_snapshot else None
+        return function_configuration(config, self.arns, qualifier, listed=listed, snapshot=snapshot)
+
+    async def publish(
+        self,
+        name: str,
+        description: str | None = None,
+        expected_code_sha256: str | None = None,
+        expected_revision_id: str | None = None,
+    ) -> FunctionConfig:
+        """Publish $LATEST of `name` as a version; a SnapStart version's snapshot starts being made."""
+        published = await self.registry.publish_version(name, description, expected_code_sha256, expected_revision_id)
+        if published.restores_from_snapshot:
+            self.assignment.prepare_snapshot(published)
+        return published

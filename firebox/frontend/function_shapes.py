@@ -5,16 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from firebox.store import Arns, FunctionConfig
+from firebox.worker import SnapshotStatus
 
 # What a function's configuration shows only when fetched alone, never in a list (as AWS does).
-_NOT_LISTED = ("State", "LastUpdateStatus")
+_NOT_LISTED = ("State", "StateReason", "StateReasonCode", "LastUpdateStatus")
 
 
 def function_configuration(
-    config: FunctionConfig, arns: Arns, qualifier: str | None = None, *, listed: bool = False
+    config: FunctionConfig,
+    arns: Arns,
+    qualifier: str | None = None,
+    *,
+    listed: bool = False,
+    snapshot: SnapshotStatus | None = None,
 ) -> dict[str, Any]:
     """`qualifier` is how the caller named this version ($LATEST, a number or an alias): AWS then qualifies
-    the ARN with it. Unnamed, $LATEST has the plain function ARN and a published version its number."""
+    the ARN with it. Unnamed, $LATEST has the plain function ARN and a published version its number.
+    A SnapStart version's State is its `snapshot`'s."""
     if qualifier is None and not config.is_latest:
         qualifier = config.version
     shape: dict[str, Any] = {
@@ -32,18 +39,25 @@ def function_configuration(
         "Version": config.version,
         "TracingConfig": {"Mode": config.tracing_mode},
         "RevisionId": config.revision_id,
-        # Firebox prepares nothing ahead of the first invocation: a function is ready once it is stored.
-        "State": "Active",
+        # Without SnapStart, Firebox prepares nothing ahead of the first invocation: a function is ready once
+        # it is stored.
+        "State": snapshot.state.value if snapshot is not None else "Active",
         "LastUpdateStatus": "Successful",
         "PackageType": "Zip",
         "Architectures": list(config.architectures),
         "EphemeralStorage": {"Size": config.ephemeral_storage},
-        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "SnapStart": {
+            "ApplyOn": config.snap_start,
+            "OptimizationStatus": "On" if config.restores_from_snapshot else "Off",
+        },
         "LoggingConfig": {"LogFormat": config.log_format, "LogGroup": config.log_group_name},
     }
+    if snapshot is not None and snapshot.reason is not None:
+        shape["StateReason"] = snapshot.reason
+        shape["StateReasonCode"] = snapshot.reason_code
     if config.environment:
         shape["Environment"] = {"Variables": dict(config.environment)}
     if listed:
         for field in _NOT_LISTED:
-            del shape[field]
+            shape.pop(field, None)
     return shape

@@ -11,7 +11,6 @@ import msgspec
 
 from firebox.errors import InvalidParameter, RequestEntityTooLarge
 from firebox.frontend.context import Call, Frontend, Operation, Params, Result
-from firebox.frontend.function_shapes import function_configuration
 from firebox.frontend.names import new_function_name, split_function_name, unqualified_name
 from firebox.frontend.qualifiers import is_version, resolve_config
 from firebox.store import LATEST, CodeRef, FunctionConfig, inspect_zip, new_revision_id, now_last_modified
@@ -23,6 +22,10 @@ _HOST_ARCHITECTURE = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64",
     platform.machine().lower(), platform.machine()
 )
 
+# SnapStart for Python starts at 3.12 on AWS, with ephemeral storage at its default size.
+_SNAP_START_RUNTIMES = frozenset({"python3.12", "python3.13", "python3.14"})
+_SNAP_START_MAX_STORAGE_MB = 512
+
 # Parameters whose feature Firebox does not have yet: refusing them beats pretending to honour them.
 _NOT_YET = {
     "Layers": "Layers are not supported by Firebox yet",
@@ -32,7 +35,6 @@ _NOT_YET = {
     "ImageConfig": "Container image functions are not supported by Firebox",
     "CodeSigningConfigArn": "Code signing is not supported by Firebox yet",
     "KMSKeyArn": "KMS keys are not supported by Firebox yet",
-    "SnapStart": "SnapStart is not supported by Firebox yet",
     "CapacityProviderConfig": "Capacity providers are not supported by Firebox",
     "DurableConfig": "Durable functions are not supported by Firebox",
     "TenancyConfig": "Tenancy configuration is not supported by Firebox",
@@ -46,8 +48,6 @@ def _refuse_unsupported(params: Params) -> None:
     for name, reason in _NOT_YET.items():
         value = params.get(name)
         if value not in (None, [], {}):
-            if name == "SnapStart" and value.get("ApplyOn", "None") == "None":
-                continue
             raise InvalidParameter(reason)
     if params.get("TracingConfig", {}).get("Mode", "PassThrough") != "PassThrough":
         raise InvalidParameter("Active tracing is not supported by Firebox yet")
@@ -108,6 +108,19 @@ class Functions:
         return variables
 
     @staticmethod
+    def _check_snap_start(apply_on: str, runtime: str | None, ephemeral_storage: int) -> None:
+        """What AWS allows with SnapStart (for Python): the managed runtimes from 3.12, and the default /tmp."""
+        if apply_on == "None":
+            return
+        if runtime not in _SNAP_START_RUNTIMES:
+            raise InvalidParameter(f"{runtime} is not supported for SnapStart enabled functions.")
+        if ephemeral_storage > _SNAP_START_MAX_STORAGE_MB:
+            raise InvalidParameter(
+                f"SnapStart is not supported for functions with more than {_SNAP_START_MAX_STORAGE_MB} MB of "
+                "ephemeral storage."
+            )
+
+    @staticmethod
     def _architectures(params: Params) -> tuple[str, ...] | None:
         architectures = params.get("Architectures")
         if architectures is None:
@@ -143,6 +156,9 @@ class Functions:
         self._check_runtime(runtime, handler)
         environment = self._environment(params) or {}
         architectures = self._architectures(params) or (_HOST_ARCHITECTURE,)
+        snap_start = params.get("SnapStart", {}).get("ApplyOn", "None")
+        ephemeral_storage = params.get("EphemeralStorage", {}).get("Size", 512)
+        self._check_snap_start(snap_start, runtime, ephemeral_storage)
         code = await self._store_zip(params["Code"].get("ZipFile"))
         config = FunctionConfig(
             name=name,
@@ -156,27 +172,28 @@ class Functions:
             description=params.get("Description", ""),
             timeout=params.get("Timeout", 3),
             memory_size=params.get("MemorySize", 128),
-            ephemeral_storage=params.get("EphemeralStorage", {}).get("Size", 512),
+            ephemeral_storage=ephemeral_storage,
             environment=environment,
             architectures=architectures,
+            snap_start=snap_start,
         )
         created = await self._f.registry.create_function(config)
         if params.get("Publish"):
-            created = await self._f.registry.publish_version(name)
-        return function_configuration(created, self._f.arns)
+            created = await self._f.publish(name)
+        return self._f.configuration(created)
 
     async def get(self, params: Params, call: Call) -> Result:
         name, qualifier = split_function_name(params["FunctionName"], params.get("Qualifier"))
         config = await resolve_config(self._f.registry, name, qualifier)
         return {
-            "Configuration": function_configuration(config, self._f.arns, qualifier),
+            "Configuration": self._f.configuration(config, qualifier),
             "Code": {"RepositoryType": "S3", "Location": f"{call.base_url}/firebox/code/{config.code.digest}.zip"},
         }
 
     async def get_configuration(self, params: Params, call: Call) -> Result:
         name, qualifier = split_function_name(params["FunctionName"], params.get("Qualifier"))
         config = await resolve_config(self._f.registry, name, qualifier)
-        return function_configuration(config, self._f.arns, qualifier)
+        return self._f.configuration(config, qualifier)
 
     async def list(self, params: Params, call: Call) -> Result:
         limit = params.get("MaxItems", 50)
@@ -187,10 +204,7 @@ class Functions:
         if every_version:
             configs = [v for c in configs for v in await self._f.registry.list_versions(c.name)]
         result: Result = {
-            "Functions": [
-                function_configuration(c, self._f.arns, c.version if every_version else None, listed=True)
-                for c in configs
-            ]
+            "Functions": [self._f.configuration(c, c.version if every_version else None, listed=True) for c in configs]
         }
         if next_name is not None:
             result["NextMarker"] = next_name
@@ -203,7 +217,7 @@ class Functions:
         current = (await self._f.registry.get_function(name)).latest
         code = await self._store_zip(params.get("ZipFile"))
         if params.get("DryRun"):
-            return function_configuration(msgspec.structs.replace(current, code=code), self._f.arns)
+            return self._f.configuration(msgspec.structs.replace(current, code=code))
 
         def change(config: FunctionConfig) -> FunctionConfig:
             return msgspec.structs.replace(config, code=code, architectures=architectures or config.architectures)
@@ -211,8 +225,8 @@ class Functions:
         updated = await self._f.registry.update_latest(name, change, params.get("RevisionId"))
         self._f.assignment.retire(name, keep=lambda version, revision: version != LATEST)
         if params.get("Publish"):
-            updated = await self._f.registry.publish_version(name)
-        return function_configuration(updated, self._f.arns)
+            updated = await self._f.publish(name)
+        return self._f.configuration(updated)
 
     async def update_configuration(self, params: Params, call: Call) -> Result:
         name = unqualified_name(params["FunctionName"])
@@ -235,13 +249,20 @@ class Functions:
             fields["ephemeral_storage"] = params["EphemeralStorage"]["Size"]
         if environment is not None:
             fields["environment"] = environment
+        if "SnapStart" in params:
+            fields["snap_start"] = params["SnapStart"].get("ApplyOn", "None")
+        self._check_snap_start(
+            fields.get("snap_start", current.snap_start),
+            runtime,
+            fields.get("ephemeral_storage", current.ephemeral_storage),
+        )
 
         def change(config: FunctionConfig) -> FunctionConfig:
             return msgspec.structs.replace(config, **fields)
 
         updated = await self._f.registry.update_latest(name, change, params.get("RevisionId"))
         self._f.assignment.retire(name, keep=lambda version, revision: version != LATEST)
-        return function_configuration(updated, self._f.arns)
+        return self._f.configuration(updated)
 
     async def delete(self, params: Params, call: Call) -> Result:
         name, qualifier = split_function_name(params["FunctionName"], params.get("Qualifier"))

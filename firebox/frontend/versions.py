@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from firebox.errors import InvalidParameter
 from firebox.frontend.context import Call, Frontend, Operation, Params, Result
-from firebox.frontend.function_shapes import function_configuration
 from firebox.frontend.names import unqualified_name
 from firebox.frontend.paging import page
 
@@ -19,19 +18,19 @@ class Versions:
     async def publish(self, params: Params, call: Call) -> Result:
         if params.get("PublishTo") is not None:
             raise InvalidParameter("Publishing to LATEST_PUBLISHED is not supported by Firebox")
-        published = await self._f.registry.publish_version(
+        published = await self._f.publish(
             unqualified_name(params["FunctionName"]),
             description=params.get("Description"),
             expected_code_sha256=params.get("CodeSha256"),
             expected_revision_id=params.get("RevisionId"),
         )
-        return function_configuration(published, self._f.arns)
+        return self._f.configuration(published)
 
     async def list(self, params: Params, call: Call) -> Result:
         versions = await self._f.registry.list_versions(unqualified_name(params["FunctionName"]))
         chunk, next_marker = page(versions, params.get("Marker"), params.get("MaxItems"))
         # Listed versions, $LATEST included, carry qualified ARNs.
-        result: Result = {"Versions": [function_configuration(v, self._f.arns, v.version, listed=True) for v in chunk]}
+        result: Result = {"Versions": [self._f.configuration(v, v.version, listed=True) for v in chunk]}
         if next_marker is not None:
             result["NextMarker"] = next_marker
         return result

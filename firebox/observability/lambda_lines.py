@@ -15,6 +15,7 @@ class Report:
     memory_size_mb: int
     max_memory_used_mb: int
     init_duration_ms: float | None = None
+    restore_duration_ms: float | None = None  # a SnapStart cold start: restored from a snapshot, no INIT
     status: str | None = None  # "timeout" or "error" when the invocation did not complete
     error_type: str | None = None
 
@@ -41,6 +42,9 @@ def report_line(report: Report) -> str:
     ]
     if report.init_duration_ms is not None:
         parts.append(f"Init Duration: {report.init_duration_ms:.2f} ms")
+    if report.restore_duration_ms is not None:
+        parts.append(f"Restore Duration: {report.restore_duration_ms:.2f} ms")
+        parts.append(f"Billed Restore Duration: {max(1, math.ceil(report.restore_duration_ms))} ms")
     if report.status is not None:
         parts.append(f"Status: {report.status}")
     if report.error_type is not None:

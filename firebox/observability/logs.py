@@ -78,13 +78,9 @@ class LogStore:
             if not batch:
                 return
             with self._db:
-                self._db.executemany(
-                    "INSERT INTO events (grp, stream, ts, message) VALUES (?, ?, ?, ?)", batch
-                )
+                self._db.executemany("INSERT INTO events (grp, stream, ts, message) VALUES (?, ?, ?, ?)", batch)
         if self.dropped:
-            log.warning(
-                "log store dropped %d lines: functions wrote faster than the disk took them", self.dropped
-            )
+            log.warning("log store dropped %d lines: functions wrote faster than the disk took them", self.dropped)
             self.dropped = 0
 
     def _trim(self) -> None:

@@ -16,6 +16,10 @@ class Placement:
     def __init__(self, workers: Sequence[Worker]) -> None:
         self._workers = list(workers)
 
+    @property
+    def workers(self) -> Sequence[Worker]:
+        return tuple(self._workers)
+
     def choose(self) -> Worker:
         if not self._workers:
             raise PlatformFailure("no worker is available to start an execution environment")

@@ -54,6 +54,9 @@ class SandboxSpec:
     ephemeral_storage_mb: int
     max_processes: int = 1024  # AWS's limit on processes and threads per environment
     network: Network = Network.NONE
+    # A SnapStart template: after INIT, the runtime hands over to the sandbox, which then makes restored copies
+    # of the initialised process (`SandboxBackend.restore`) instead of serving invocations itself.
+    template: bool = False
 
 
 # A sandbox runs INIT with every core of the host and gets the CPU share of its memory size (1,769 MB = one
@@ -153,6 +156,12 @@ class SandboxBackend(Protocol):
     def isolated(self) -> bool: ...
 
     async def start(self, spec: SandboxSpec) -> Sandbox: ...
+
+    async def restore(self, template: Sandbox, spec: SandboxSpec) -> Sandbox:
+        """A new sandbox for `spec` that is a copy of `template` (started with `template=True`, past its INIT),
+        with its own namespaces, /tmp, Runtime API and limits. Raises SandboxStartFailed where the backend
+        cannot (SnapStart needs the namespace backend)."""
+        ...
 
     async def close(self) -> None:
         """Release what the backend holds for all its sandboxes (they are destroyed already)."""

@@ -30,6 +30,7 @@ from firebox.sandbox.base import (
     ExitCause,
     Network,
     PythonRuntime,
+    Sandbox,
     SandboxExit,
     SandboxHandles,
     SandboxSpec,
@@ -89,7 +90,7 @@ class NamespaceSandbox(SandboxHandles):
         output_fd: int,
         api: socket.socket,
         pid: int,
-        scratch: Path,
+        scratch: Path | None,
         network: asyncio.subprocess.Process | None,
     ) -> None:
         super().__init__(spec, output_fd, api)
@@ -100,7 +101,7 @@ class NamespaceSandbox(SandboxHandles):
             self._pidfd: int | None = os.pidfd_open(pid)
         except OSError:
             self._pidfd = None
-        self._scratch = scratch
+        self._scratch = scratch  # its directory on the host (restored copies have none)
         self._network = network  # slirp4netns, for outbound access
         self._killed = False
         self._exit: SandboxExit | None = None
@@ -137,6 +138,10 @@ class NamespaceSandbox(SandboxHandles):
     def max_memory_used(self) -> int:
         return self._cgroup.peak_memory()
 
+    def ask_for_copy(self, output_fd: int, report_fd: int) -> None:
+        """Have this SnapStart template fork a restored copy (see `zygote/_fbz_snapshot.py`)."""
+        messages.send(self._report, {"op": "restore"}, [output_fd, report_fd])
+
     def initialised(self) -> None:
         self._cgroup.limit_cpus(lambda_cpus(self._spec.memory_mb, os.cpu_count() or 1))
 
@@ -163,7 +168,8 @@ class NamespaceSandbox(SandboxHandles):
             closing.close()
         with contextlib.suppress(OSError):
             os.close(self._output_fd)
-        shutil.rmtree(self._scratch, ignore_errors=True)
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
 
 class NamespaceBackend:
@@ -177,12 +183,16 @@ class NamespaceBackend:
         seccomp: bytes | None,
         custom_runtime_python: PythonRuntime,
         settings: NamespaceSettings | None = None,
+        *,
+        template_seccomp: bytes | None = None,
     ) -> None:
         # Custom runtimes are exec'd from a zygote too (it does the confining): this interpreter's.
         self._custom_runtime_python = custom_runtime_python
         self._scratch = scratch
         self._cgroups = cgroups
         self._seccomp = base64.b64encode(seccomp).decode() if seccomp else None
+        # SnapStart templates run INIT under this narrower filter; their copies load the full one on top.
+        self._template_seccomp = base64.b64encode(template_seccomp).decode() if template_seccomp else None
         self._settings = settings or NamespaceSettings()
         self._zygotes: dict[str, Zygote] = {}
         self._preparations: dict[str, dict[str, Any]] = {}  # interpreter -> its sandboxes' common preparation
@@ -210,6 +220,8 @@ class NamespaceBackend:
 
     async def start(self, spec: SandboxSpec) -> NamespaceSandbox:
         launch = spec.launch
+        if spec.template and (isinstance(launch, Executable) or (self._seccomp and not self._template_seccomp)):
+            raise SandboxStartFailed("SnapStart templates need a Python runtime and the template seccomp filter")
         if isinstance(launch, Executable):
             program = spec.task_root / launch.name
             if not os.access(program, os.X_OK):
@@ -261,6 +273,13 @@ class NamespaceBackend:
         }
         if isinstance(launch, Executable):
             request["argv"] = [f"{TASK_ROOT}/{launch.name}"]
+        if spec.template:
+            request["seccomp"] = self._template_seccomp
+            request["template"] = {
+                "ephemeral_storage_mb": spec.ephemeral_storage_mb,
+                "api_port": self._settings.api_port,
+                "seccomp": self._seccomp,
+            }
         network = None
         try:
             try:
@@ -283,6 +302,57 @@ class NamespaceBackend:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
         return NamespaceSandbox(spec, cgroup, report, output_read, api, pid, scratch, network)
+
+    async def restore(self, template: Sandbox, spec: SandboxSpec) -> NamespaceSandbox:
+        if not isinstance(template, NamespaceSandbox):
+            raise SandboxStartFailed("a restore needs a template started by the namespace backend")
+        cgroup = self._cgroups.create(spec.sandbox_id, spec.memory_mb * 1024 * 1024, spec.max_processes, INIT_CPUS)
+        output_read, output_write = os.pipe()
+        os.set_blocking(output_read, False)
+        report, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        report.setblocking(False)
+        report.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)  # the copy's pid, from the kernel
+        try:
+            try:
+                template.ask_for_copy(output_write, theirs.fileno())
+            except OSError as exc:
+                raise SandboxStartFailed(f"the SnapStart template is gone: {exc}") from exc
+            finally:
+                os.close(output_write)
+                theirs.close()
+            pid, api = await self._await_restore(report, cgroup, spec)
+        except BaseException:
+            report.close()
+            os.close(output_read)
+            await _release(cgroup)
+            raise
+        return NamespaceSandbox(spec, cgroup, report, output_read, api, pid, None, None)
+
+    @staticmethod
+    async def _await_restore(
+        report: socket.socket, cgroup: SandboxCgroup, spec: SandboxSpec
+    ) -> tuple[int, socket.socket]:
+        """Place the copy in its control groups as soon as it says it exists, then take its Runtime API socket."""
+        pid: int | None = None
+        try:
+            async with asyncio.timeout(_START_DEADLINE_S):
+                while True:
+                    message, fds, sender = await messages.receive_with_sender(report)
+                    if "error" in message:
+                        raise SandboxStartFailed(f"the SnapStart copy could not be set up: {message['error']}")
+                    if message.get("restored") and pid is None and sender:
+                        pid = sender
+                        cgroup.add(pid)
+                        # What differs between copies: the log stream and credentials the worker chose.
+                        messages.send(report, {"placed": True, "env": dict(spec.env)})
+                    elif message.get("api") and fds and pid is not None:
+                        api = socket.socket(fileno=fds[0])
+                        api.setblocking(False)
+                        return pid, api
+                    for fd in fds:
+                        os.close(fd)
+        except (TimeoutError, messages.ChannelClosed, OSError) as exc:
+            raise SandboxStartFailed(f"the SnapStart copy did not start: {exc}") from exc
 
     @staticmethod
     async def _await_start(report: socket.socket) -> tuple[int, socket.socket]:

@@ -17,13 +17,24 @@ import socket
 from pathlib import Path
 
 from firebox.errors import SandboxStartFailed
-from firebox.sandbox.base import INIT_CPUS, ExitCause, PythonRuntime, SandboxExit, SandboxHandles, SandboxSpec
+from firebox.sandbox.base import (
+    INIT_CPUS,
+    ExitCause,
+    PythonRuntime,
+    Sandbox,
+    SandboxExit,
+    SandboxHandles,
+    SandboxSpec,
+)
 from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup, lambda_cpus
 from firebox.sandbox.parent_death import die_with_parent
 
 log = logging.getLogger(__name__)
 
 _DESTROY_DEADLINE_S = 5.0
+# Restored copies need namespaces of their own (their Runtime API, /tmp and processes): the fork that makes
+# them lives in the namespace backend's sandboxes.
+_NO_SNAPSHOTS = "SnapStart needs the namespace sandbox backend (firebox serve --sandbox namespaces)"
 
 
 class ProcessSandbox(SandboxHandles):
@@ -124,6 +135,8 @@ class ProcessBackend:
             log.warning("no writable cgroup memory/pids here: memory, process and CPU limits are NOT enforced")
 
     async def start(self, spec: SandboxSpec) -> ProcessSandbox:
+        if spec.template:
+            raise SandboxStartFailed(_NO_SNAPSHOTS)
         root = self._scratch / spec.sandbox_id
         tmp = root / "tmp"
         tmp.mkdir(parents=True)
@@ -173,6 +186,9 @@ class ProcessBackend:
         finally:
             os.close(write_fd)
         return ProcessSandbox(spec, process, read_fd, api, root, cgroup)
+
+    async def restore(self, template: Sandbox, spec: SandboxSpec) -> Sandbox:
+        raise SandboxStartFailed(_NO_SNAPSHOTS)
 
     async def close(self) -> None:
         if self._cgroups is not None:

@@ -85,13 +85,19 @@ _CLONE_NAMESPACE_FLAGS = {
 # Packet sockets read and forge raw frames on the sandbox's interfaces; every other family stays open.
 _REFUSED_SOCKET_FAMILIES = {"AF_PACKET": 17}
 
+# What a SnapStart template may still do while its INIT runs: each restored copy makes its own namespaces and
+# mounts its own /proc and /tmp, and a filter, once loaded, can only be narrowed. The copies load the full filter
+# on top of this one before the runtime goes on.
+_TEMPLATE_ALLOWED = ("mount", "unshare")
+
 _EPERM = pyseccomp.ERRNO(errno.EPERM)
 _LOW_32_BITS = 0xFFFFFFFF
 _UNKNOWN_SYSCALL = -1  # libseccomp's __NR_SCMP_ERROR
 
 
-def compile_filter() -> bytes:
+def compile_filter(*, template: bool = False) -> bytes:
     """The filter as classic BPF for this host: an array of struct sock_filter, 8 bytes each, native endian.
+    With `template`, the filter of a SnapStart template during INIT (see _TEMPLATE_ALLOWED).
 
     Raises SandboxStartFailed when libseccomp cannot build it, for example when it is too old to know one
     of the refused calls: a sandbox without the whole filter must not start.
@@ -102,7 +108,8 @@ def compile_filter() -> bytes:
         syscall_filter.set_attr(pyseccomp.Attr.ACT_BADARCH, pyseccomp.KILL_PROCESS)
         for names in _REFUSED.values():
             for name in names:
-                syscall_filter.add_rule(_EPERM, _number(name))
+                if not (template and name in _TEMPLATE_ALLOWED):
+                    syscall_filter.add_rule(_EPERM, _number(name))
         _refuse_namespace_clones(syscall_filter)
         # clone3 passes its flags in memory, which a filter cannot read. ENOSYS makes glibc fall back to clone,
         # whose flags it can (the same choice as Docker's default profile).

@@ -44,10 +44,16 @@ class FunctionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tracing_mode: str = "PassThrough"
     log_format: str = "Text"
     log_group: str | None = None
+    snap_start: str = "None"  # SnapStart's ApplyOn: "PublishedVersions" or "None"
 
     @property
     def is_latest(self) -> bool:
         return self.version == LATEST
+
+    @property
+    def restores_from_snapshot(self) -> bool:
+        """SnapStart applies: a published version of a function with ApplyOn=PublishedVersions."""
+        return self.snap_start == "PublishedVersions" and not self.is_latest
 
     @property
     def log_group_name(self) -> str:

@@ -187,6 +187,10 @@ class FunctionRegistry:
         record = await self.get_function(name)
         return [record.latest, *(decode_version(e.value) for e in await self._store.scan(f"ver/{name}/"))]
 
+    async def all_published_versions(self) -> list[FunctionConfig]:
+        """Every published version of every function (for what the server rebuilds when it starts)."""
+        return [decode_version(entry.value) for entry in await self._store.scan("ver/")]
+
     async def delete_version(self, name: str, version: str) -> None:
         await self.get_config(name, version)
         aliases = await self.list_aliases(name)
@@ -259,9 +263,7 @@ class FunctionRegistry:
                     f"Invalid function version {version}: the alias already routes to it as its primary version"
                 )
             if not 0.0 <= weight <= 1.0:
-                raise InvalidParameter(
-                    f"Routing weight {weight} for version {version} must be between 0.0 and 1.0"
-                )
+                raise InvalidParameter(f"Routing weight {weight} for version {version} must be between 0.0 and 1.0")
             await self.get_config(alias.function_name, version)
 
 

@@ -4,17 +4,21 @@ from firebox.worker.code_cache import CodeCache
 from firebox.worker.invocation import Invocation, InvocationResult
 from firebox.worker.runtimes import Runtimes
 from firebox.worker.sandbox_env import NETWORK_CHOICES, NETWORK_VARIABLE, RESERVED_NAMES, Credentials
+from firebox.worker.snapshots import PENDING, SnapshotState, SnapshotStatus
 from firebox.worker.worker import Worker, WorkerSettings, WorkerStatistics
 
 __all__ = [
     "NETWORK_CHOICES",
     "NETWORK_VARIABLE",
+    "PENDING",
     "RESERVED_NAMES",
     "CodeCache",
     "Credentials",
     "Invocation",
     "InvocationResult",
     "Runtimes",
+    "SnapshotState",
+    "SnapshotStatus",
     "Worker",
     "WorkerSettings",
     "WorkerStatistics",

@@ -18,8 +18,9 @@ import json
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import NoReturn
 
-from firebox.errors import EnvironmentGone
+from firebox.errors import EnvironmentGone, RestoreFailed, RestoreTimedOut
 from firebox.observability import MIB, LogStore, Report, end_line, report_line, start_line
 from firebox.sandbox import ExitCause, Sandbox, SandboxExit
 from firebox.store import FunctionConfig
@@ -29,7 +30,17 @@ from firebox.worker.runtime_api import MAX_RESPONSE_BYTES, RuntimeApiServer
 
 TAIL_BYTES = 4096
 INIT_TIMEOUT_S = 10.0
+RESTORE_TIMEOUT_S = 10.0  # AWS: the runtime and its after-restore hooks have 10 s
+SNAPSHOT_INIT_TIMEOUT_S = 130.0  # AWS: INIT before a snapshot may take this long, or the function's timeout
 FREEZE_AFTER_IDLE_S = 0.1
+
+
+class Origin(enum.Enum):
+    """How an environment came to be initialised."""
+
+    INIT = "init"  # it runs INIT itself on its first invocation
+    TEMPLATE = "template"  # a SnapStart template: runs INIT once, then only makes restored copies
+    RESTORED = "restored"  # a copy of a template, past INIT
 
 
 class EnvState(enum.Enum):
@@ -52,7 +63,9 @@ class InvalidTransition(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
-class _Outcome:
+class Outcome:
+    """How an invocation (or an INIT) ended, as the caller gets it."""
+
     payload: bytes
     error_type: str | None = None  # set for any function error; the payload is then the error object
 
@@ -62,7 +75,7 @@ def _error_payload(error_type: str, message: str) -> bytes:
 
 
 class _InitFailed(Exception):
-    def __init__(self, outcome: _Outcome) -> None:
+    def __init__(self, outcome: Outcome) -> None:
         super().__init__(outcome.error_type)
         self.outcome = outcome
 
@@ -122,9 +135,11 @@ class Environment:
         log_store: LogStore,
         log_stream: str,
         log_budget: int,
+        origin: Origin = Origin.INIT,
     ) -> None:
         self.env_id = env_id
         self.config = config
+        self.origin = origin
         self.log_stream = log_stream
         self.state = EnvState.STARTING
         self.last_used = time.monotonic()
@@ -141,21 +156,24 @@ class Environment:
         self._current: Invocation | None = None
         self._freeze_timer: asyncio.TimerHandle | None = None
         self._frozen = False
-        self._outcome: asyncio.Future[_Outcome] | None = None
+        self._outcome: asyncio.Future[Outcome] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
     def _move(self, new: EnvState) -> None:
         if new not in _ALLOWED[self.state]:
-            raise InvalidTransition(
-                f"environment {self.env_id} cannot go from {self.state.value} to {new.value}"
-            )
+            raise InvalidTransition(f"environment {self.env_id} cannot go from {self.state.value} to {new.value}")
         self.state = new
 
-    def attach(self, sandbox: Sandbox) -> None:
-        """Adopt the started sandbox and begin reading its output."""
+    @property
+    def sandbox(self) -> Sandbox | None:
+        return self._sandbox
+
+    def attach(self, sandbox: Sandbox, started: float | None = None) -> None:
+        """Adopt the started sandbox and begin reading its output; its INIT (or restore) began at `started`
+        (perf_counter), by default now."""
         self._sandbox = sandbox
-        self._started = time.perf_counter()
+        self._started = time.perf_counter() if started is None else started
         self._reader = OutputReader(sandbox.output_fd, self._logs.function, asyncio.get_running_loop())
 
     def fail_to_start(self, error_type: str, message: str) -> None:
@@ -197,32 +215,38 @@ class Environment:
         self.last_used = time.monotonic()
         self._logs.platform(start_line(invocation.request_id, self.config.version))
         if cold:
-            failure = await self._wait_for_init()
+            failure = await self.initialised()
             if failure is not None:
-                return await self._finish(invocation, failure, 0.0, cold=True, status="error")
+                result = await self._finish(invocation, failure, 0.0, cold=True, status="error")
+                if self.origin is Origin.RESTORED:
+                    _raise_restore_failure(failure)
+                return result
         began = time.perf_counter()
         outcome, status = await self._run(invocation)
         duration_ms = (time.perf_counter() - began) * 1000
         return await self._finish(invocation, outcome, duration_ms, cold, status)
 
-    async def _wait_for_init(self) -> _Outcome | None:
-        remaining = INIT_TIMEOUT_S - (time.perf_counter() - self._started)
+    async def initialised(self) -> Outcome | None:
+        """Wait until INIT (or the restore) is over: None when it went well, else what the caller gets."""
+        limit_s = self._init_limit_s()
         try:
-            async with asyncio.timeout(max(remaining, 0.0)):
+            async with asyncio.timeout(max(limit_s - (time.perf_counter() - self._started), 0.0)):
                 await self._ready
         except _InitFailed as failure:
             return failure.outcome
         except TimeoutError:
             self._kill()
-            return _Outcome(
-                _error_payload(
-                    "Sandbox.Timedout", f"INIT phase timed out after {INIT_TIMEOUT_S:.2f} seconds"
-                ),
-                "Sandbox.Timedout",
-            )
+            phase = "RESTORE" if self.origin is Origin.RESTORED else "INIT"
+            message = f"{phase} phase timed out after {limit_s:.2f} seconds"
+            return Outcome(_error_payload(_TIMED_OUT, message), _TIMED_OUT)
         return None
 
-    async def _run(self, invocation: Invocation) -> tuple[_Outcome, str | None]:
+    def _init_limit_s(self) -> float:
+        if self.origin is Origin.TEMPLATE:
+            return max(SNAPSHOT_INIT_TIMEOUT_S, float(self.config.timeout))
+        return RESTORE_TIMEOUT_S if self.origin is Origin.RESTORED else INIT_TIMEOUT_S
+
+    async def _run(self, invocation: Invocation) -> tuple[Outcome, str | None]:
         loop = asyncio.get_running_loop()
         self._current = invocation
         self._outcome = loop.create_future()
@@ -231,18 +255,12 @@ class Environment:
         self._deliveries.put_nowait((invocation, int(time.time() * 1000 + timeout_s * 1000)))
         try:
             async with asyncio.timeout(timeout_s):
-                done, _ = await asyncio.wait(
-                    (self._outcome, self._exited), return_when=asyncio.FIRST_COMPLETED
-                )
+                done, _ = await asyncio.wait((self._outcome, self._exited), return_when=asyncio.FIRST_COMPLETED)
         except TimeoutError:
             self._kill()
-            message = (
-                f"RequestId: {invocation.request_id} Error: Task timed out after {timeout_s:.2f} seconds"
-            )
-            self._logs.platform(
-                f"{_utc_now()} {invocation.request_id} Task timed out after {timeout_s:.2f} seconds"
-            )
-            return _Outcome(_error_payload("Sandbox.Timedout", message), "Sandbox.Timedout"), "timeout"
+            message = f"RequestId: {invocation.request_id} Error: Task timed out after {timeout_s:.2f} seconds"
+            self._logs.platform(f"{_utc_now()} {invocation.request_id} Task timed out after {timeout_s:.2f} seconds")
+            return Outcome(_error_payload("Sandbox.Timedout", message), "Sandbox.Timedout"), "timeout"
         finally:
             self._current = None
         if self._outcome in done:
@@ -250,7 +268,7 @@ class Environment:
         return _exit_outcome(self._exited.result(), invocation.request_id), "error"
 
     async def _finish(
-        self, invocation: Invocation, outcome: _Outcome, duration_ms: float, cold: bool, status: str | None
+        self, invocation: Invocation, outcome: Outcome, duration_ms: float, cold: bool, status: str | None
     ) -> InvocationResult:
         if self._reader is not None:
             self._reader.drain()
@@ -261,7 +279,8 @@ class Environment:
             duration_ms=duration_ms,
             memory_size_mb=self.config.memory_size,
             max_memory_used_mb=memory_used,
-            init_duration_ms=self._init_duration_ms if cold else None,
+            init_duration_ms=self._init_duration_ms if cold and self.origin is Origin.INIT else None,
+            restore_duration_ms=self._init_duration_ms if cold and self.origin is Origin.RESTORED else None,
             status=status,
             error_type=outcome.error_type if status is not None else None,
         )
@@ -281,6 +300,7 @@ class Environment:
             log_tail=tail,
             duration_ms=duration_ms,
             init_duration_ms=report.init_duration_ms,
+            restore_duration_ms=report.restore_duration_ms,
             max_memory_used_mb=memory_used,
         )
 
@@ -304,6 +324,20 @@ class Environment:
     # -- the Runtime API's side (RuntimeApiClient) ------------------------------------------------------
 
     def runtime_waiting(self) -> None:
+        if self.origin is Origin.TEMPLATE:
+            return  # a template's INIT ends when it asks for its snapshot (restore/next), never for an event
+        self._init_done()
+
+    async def snapshot_point(self) -> None:
+        # A template that asks for restore/next has finished INIT and its before-snapshot hooks: it is the
+        # snapshot from now on. (Our runtime never asks in a copy; another that did is answered at once.)
+        if self.origin is Origin.TEMPLATE:
+            self._init_done()
+
+    def restore_failed(self, payload: bytes, error_type: str | None) -> None:
+        self.init_failed(payload, error_type)
+
+    def _init_done(self) -> None:
         if not self._ready.done():
             self._init_duration_ms = (time.perf_counter() - self._started) * 1000
             self._ready.set_result(None)
@@ -322,7 +356,7 @@ class Environment:
             self._freeze_timer = asyncio.get_running_loop().call_later(FREEZE_AFTER_IDLE_S, self._freeze_if_idle)
         return await self._deliveries.get()
 
-    def _settle(self, request_id: str, outcome: _Outcome) -> bool:
+    def _settle(self, request_id: str, outcome: Outcome) -> bool:
         if self._current is None or self._current.request_id != request_id or self._outcome is None:
             return False
         if not self._outcome.done():
@@ -330,21 +364,38 @@ class Environment:
         return True
 
     def respond(self, request_id: str, payload: bytes) -> bool:
-        return self._settle(request_id, _Outcome(payload))
+        return self._settle(request_id, Outcome(payload))
 
     def respond_too_large(self, request_id: str) -> bool:
         message = f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
         error_type = "Function.ResponseSizeTooLarge"
-        return self._settle(request_id, _Outcome(_error_payload(error_type, message), error_type))
+        return self._settle(request_id, Outcome(_error_payload(error_type, message), error_type))
 
     def fail(self, request_id: str, payload: bytes, error_type: str | None) -> bool:
-        return self._settle(request_id, _Outcome(payload, _error_type_of(payload, error_type)))
+        return self._settle(request_id, Outcome(payload, _error_type_of(payload, error_type)))
 
     def init_failed(self, payload: bytes, error_type: str | None) -> None:
         if not self._ready.done():
             self._init_duration_ms = (time.perf_counter() - self._started) * 1000
-            self._ready.set_exception(_InitFailed(_Outcome(payload, _error_type_of(payload, error_type))))
+            self._ready.set_exception(_InitFailed(Outcome(payload, _error_type_of(payload, error_type))))
             self._ready.exception()
+
+
+_TIMED_OUT = "Sandbox.Timedout"
+
+
+def _raise_restore_failure(failure: Outcome) -> NoReturn:
+    """AWS answers a failed restore as an API error (SnapStartException), not as a function error."""
+    if failure.error_type == _TIMED_OUT:
+        raise RestoreTimedOut("Lambda couldn't restore the snapshot within the timeout limit.")
+    try:
+        detail = json.loads(failure.payload).get("errorMessage", "")
+    except (ValueError, AttributeError):
+        detail = ""
+    raise RestoreFailed(
+        f"The afterRestore() runtime hook encountered an error ({failure.error_type}: {detail}). "
+        "For more information, check the function's logs."
+    )
 
 
 def _error_type_of(payload: bytes, header: str | None) -> str:
@@ -355,11 +406,11 @@ def _error_type_of(payload: bytes, header: str | None) -> str:
     return str(reported or header or "Unhandled")
 
 
-def _exit_outcome(ended: SandboxExit, request_id: str | None) -> _Outcome:
+def _exit_outcome(ended: SandboxExit, request_id: str | None) -> Outcome:
     prefix = f"RequestId: {request_id} " if request_id else ""
     message = f"{prefix}Error: Runtime exited with error: {ended.describe()}"
     error_type = "Runtime.OutOfMemory" if ended.cause is ExitCause.OUT_OF_MEMORY else "Runtime.ExitError"
-    return _Outcome(_error_payload(error_type, message), error_type)
+    return Outcome(_error_payload(error_type, message), error_type)
 
 
 def _utc_now() -> str:

@@ -24,4 +24,5 @@ class InvocationResult:
     log_tail: bytes = b""  # the last 4 KB of the invocation's log, when asked for
     duration_ms: float = 0.0
     init_duration_ms: float | None = None  # set on the invocation that paid for a cold start
+    restore_duration_ms: float | None = None  # instead, when the cold start was a SnapStart restore
     max_memory_used_mb: int = 0

@@ -43,6 +43,14 @@ class RuntimeApiClient(Protocol):
 
     def init_failed(self, payload: bytes, error_type: str | None) -> None: ...
 
+    async def snapshot_point(self) -> None:
+        """SnapStart: the runtime finished INIT and its before-snapshot hooks (GET restore/next)."""
+        ...
+
+    def restore_failed(self, payload: bytes, error_type: str | None) -> None:
+        """SnapStart: an after-restore hook failed (POST restore/error)."""
+        ...
+
 
 def _json_error(status: int, error_type: str, message: str) -> web.Response:
     return web.json_response({"errorMessage": message, "errorType": error_type}, status=status)
@@ -115,6 +123,9 @@ class RuntimeApiServer:
         path = request.path
         if request.method == "GET" and path == f"{PREFIX}/invocation/next":
             return await self._next()
+        if request.method == "GET" and path == f"{PREFIX}/restore/next":
+            await self._client.snapshot_point()
+            return web.Response(status=200, body=b"", content_type="application/json")
         if request.method == "POST":
             match = _INVOCATION.match(path)
             if match is not None:
@@ -122,9 +133,14 @@ class RuntimeApiServer:
                 if kind == "response":
                     return await self._response(request, request_id)
                 return await self._error(request, request_id)
-            if path == f"{PREFIX}/init/error":
+            failed = {
+                f"{PREFIX}/init/error": self._client.init_failed,
+                f"{PREFIX}/restore/error": self._client.restore_failed,
+            }
+            report_failure = failed.get(path)
+            if report_failure is not None:
                 body = await _read_limited(request, _MAX_ERROR_BYTES) or b""
-                self._client.init_failed(body, request.headers.get("Lambda-Runtime-Function-Error-Type"))
+                report_failure(body, request.headers.get("Lambda-Runtime-Function-Error-Type"))
                 return web.Response(status=202, body=_ACCEPTED, content_type="application/json")
         return _json_error(404, "NotFound", f"No Runtime API route for {request.method} {path}")
 

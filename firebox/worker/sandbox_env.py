@@ -67,7 +67,7 @@ def sandbox_environment(  # LAMBDA_TASK_ROOT and AWS_LAMBDA_RUNTIME_API come fro
         "AWS_LAMBDA_FUNCTION_NAME": config.name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_size),
         "AWS_LAMBDA_FUNCTION_VERSION": config.version,
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start" if config.restores_from_snapshot else "on-demand",
         "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group_name,
         "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
         "AWS_ACCESS_KEY_ID": credentials.access_key_id,

@@ -11,20 +11,29 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from firebox.errors import EnvironmentGone, SandboxStartFailed
+from firebox.errors import EnvironmentGone, ResourceConflict, SandboxStartFailed, SnapshotNotReady
 from firebox.observability import LogStore
 from firebox.runtime import PYTHON_BOOTSTRAP
 from firebox.sandbox import Network, SandboxBackend, SandboxSpec
 from firebox.store import FunctionConfig
 from firebox.worker.code_cache import CodeCache
-from firebox.worker.environment import Environment, EnvState
+from firebox.worker.environment import Environment, EnvState, Origin
 from firebox.worker.invocation import Invocation, InvocationResult
 from firebox.worker.runtimes import Runtimes
 from firebox.worker.sandbox_env import NETWORK_VARIABLE, Credentials, sandbox_environment
+from firebox.worker.snapshots import (
+    ACTIVE,
+    PENDING,
+    SnapshotKey,
+    SnapshotState,
+    SnapshotStatus,
+    failed_init,
+    failed_start,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +70,8 @@ class Worker:
         self._log_store = log_store
         self._settings = settings
         self._environments: dict[str, Environment] = {}
+        # SnapStart: each published version's snapshot, and its template environment once there is one.
+        self._snapshots: dict[SnapshotKey, tuple[SnapshotStatus, Environment | None]] = {}
         self._tasks: asyncio.TaskGroup | None = None
 
     async def run(self, ready: asyncio.Event) -> None:
@@ -72,9 +83,7 @@ class Worker:
                 await asyncio.Future()  # until cancelled
         finally:
             self._tasks = None
-            await asyncio.gather(
-                *(env.destroy() for env in self._environments.values()), return_exceptions=True
-            )
+            await asyncio.gather(*(env.destroy() for env in self._environments.values()), return_exceptions=True)
             self._environments.clear()
             await self._backend.close()
 
@@ -84,23 +93,31 @@ class Worker:
             raise EnvironmentGone("the worker is not running")
         self._tasks.create_task(coroutine, name=name)
 
-    async def start_environment(self, config: FunctionConfig) -> str:
-        """Start a new environment for `config`; it initialises while the caller goes on."""
+    def _new_environment(self, config: FunctionConfig, origin: Origin) -> Environment:
         env_id = uuid.uuid4().hex
         stream = time.strftime("%Y/%m/%d", time.gmtime()) + f"/[{config.version}]{env_id}"
-        env = Environment(env_id, config, self._log_store, stream, self._settings.log_budget_bytes)
+        env = Environment(env_id, config, self._log_store, stream, self._settings.log_budget_bytes, origin)
         self._environments[env_id] = env
+        return env
+
+    async def start_environment(self, config: FunctionConfig) -> str:
+        """Start a new environment for `config`; it initialises (or is restored) while the caller goes on.
+
+        A SnapStart version's environments are restored copies of its snapshot: SnapshotNotReady while the
+        snapshot is being made, ResourceConflict when it could not be."""
+        template = self._template(config) if config.restores_from_snapshot else None
+        env = self._new_environment(config, Origin.RESTORED if template is not None else Origin.INIT)
         try:
-            await self._start_sandbox(env)
+            await self._start_sandbox(env, template)
         except SandboxStartFailed as exc:
             env.fail_to_start("Runtime.InvalidEntrypoint", f"Error: {exc.message}")
         except BaseException:
-            self._environments.pop(env_id, None)
+            self._environments.pop(env.env_id, None)
             await env.destroy()
             raise
-        return env_id
+        return env.env_id
 
-    async def _start_sandbox(self, env: Environment) -> None:
+    async def _start_sandbox(self, env: Environment, template: Environment | None = None) -> None:
         config = env.config
         launch = self._runtimes.launch(config.runtime or "")
         environ = sandbox_environment(
@@ -120,11 +137,75 @@ class Worker:
             memory_mb=config.memory_size,
             ephemeral_storage_mb=config.ephemeral_storage,
             network=Network(config.environment.get(NETWORK_VARIABLE, "none")),
+            template=env.origin is Origin.TEMPLATE,
         )
-        sandbox = await self._backend.start(spec)
+        began = time.perf_counter()
+        if template is not None and template.sandbox is not None:
+            sandbox = await self._backend.restore(template.sandbox, spec)
+        else:
+            sandbox = await self._backend.start(spec)
         await env.runtime_api.start(sandbox.runtime_api_socket)
-        env.attach(sandbox)
+        # A restore's duration counts from here; INIT's from the sandbox's start (its fork and namespaces
+        # come before, as Lambda leaves the microVM's start out of Init Duration).
+        env.attach(sandbox, began if template is not None else None)
         self._spawn(self._watch(env), f"worker.watch.{env.env_id[:8]}")
+
+    # -- SnapStart --------------------------------------------------------------------------------------
+
+    def snapshot_status(self, config: FunctionConfig) -> SnapshotStatus | None:
+        """The state of `config`'s snapshot on this worker; None when there is none (not made, or lost)."""
+        known = self._snapshots.get(SnapshotKey.of(config))
+        return known[0] if known is not None else None
+
+    def make_snapshot(self, config: FunctionConfig) -> None:
+        """Make `config`'s snapshot in the background, unless there is one (or one is being made)."""
+        key = SnapshotKey.of(config)
+        if key not in self._snapshots:
+            self._snapshots[key] = (PENDING, None)
+            self._spawn(self._make_snapshot(config, key), f"worker.snapshot.{config.name}.{config.version}")
+
+    async def _make_snapshot(self, config: FunctionConfig, key: SnapshotKey) -> None:
+        env = self._new_environment(config, Origin.TEMPLATE)
+        self._snapshots[key] = (PENDING, env)
+        try:
+            await self._start_sandbox(env)
+        except SandboxStartFailed as exc:
+            outcome: SnapshotStatus | None = failed_start(exc.message)
+        else:
+            failure = await env.initialised()
+            outcome = failed_init(failure.payload, failure.error_type) if failure is not None else None
+        if self._snapshots.get(key) != (PENDING, env):  # dropped meanwhile: the version is gone
+            await self._destroy(env)
+        elif outcome is None:
+            self._snapshots[key] = (ACTIVE, env)
+        else:
+            self._snapshots[key] = (outcome, None)
+            await self._destroy(env)
+
+    def _template(self, config: FunctionConfig) -> Environment:
+        key = SnapshotKey.of(config)
+        if key not in self._snapshots:
+            self.make_snapshot(config)  # lost (the server restarted, or the template died): made again
+        status, template = self._snapshots[key]
+        if status.state is SnapshotState.FAILED:
+            raise ResourceConflict(
+                "The operation cannot be performed at this time. The function is currently in the following "
+                f"state: Failed ({status.reason})"
+            )
+        if template is None or status.state is not SnapshotState.ACTIVE:
+            raise SnapshotNotReady(
+                "Lambda is initializing your function. You can invoke the function when the function state "
+                "becomes Active."
+            )
+        return template
+
+    def drop_snapshots(self, function: str, keep: Callable[[str, str], bool] = lambda version, revision: False) -> None:
+        """End the snapshots of `function`, except those `keep(version, revision_id)` spares; the copies
+        made from them end with them."""
+        for key in [k for k in self._snapshots if k.function == function and not keep(k.version, k.revision_id)]:
+            _, template = self._snapshots.pop(key)
+            if template is not None:
+                self._spawn(self._destroy(template), f"worker.destroy.{template.env_id[:8]}")
 
     async def _watch(self, env: Environment) -> None:
         await env.watch()
@@ -136,10 +217,11 @@ class Worker:
         env = self._environments.get(env_id)
         if env is None:
             raise EnvironmentGone(f"environment {env_id} is not on worker {self.worker_id}")
-        result = await env.invoke(invocation)
-        if env.state is EnvState.GONE:
-            self._spawn(self._destroy(env), f"worker.destroy.{env_id[:8]}")
-        return result
+        try:
+            return await env.invoke(invocation)
+        finally:
+            if env.state is EnvState.GONE:
+                self._spawn(self._destroy(env), f"worker.destroy.{env_id[:8]}")
 
     async def stop_environment(self, env_id: str) -> None:
         env = self._environments.get(env_id)
@@ -149,6 +231,11 @@ class Worker:
     async def _destroy(self, env: Environment) -> None:
         if self._environments.pop(env.env_id, None) is None:
             return
+        if env.origin is Origin.TEMPLATE:
+            # A snapshot whose template ended is lost; the next restore makes it again.
+            for key, (status, template) in list(self._snapshots.items()):
+                if template is env and status.state is SnapshotState.ACTIVE:
+                    del self._snapshots[key]
         try:
             await env.destroy()
         except OSError as exc:

@@ -71,9 +71,24 @@ def test_deploy_sets_the_options_given_and_keeps_the_others(
 ) -> None:
     app = _write_app(tmp_path / "app", "hi")
     created = firebox(
-        server.endpoint, "deploy", function_name, str(app), "--runtime", "python3.11",
-        "--handler", "app.handler", "--env", "COLOR=blue", "--env", "URL=http://x/?a=b",
-        "--memory", "256", "--timeout", "10", "--description", "made by the CLI",
+        server.endpoint,
+        "deploy",
+        function_name,
+        str(app),
+        "--runtime",
+        "python3.11",
+        "--handler",
+        "app.handler",
+        "--env",
+        "COLOR=blue",
+        "--env",
+        "URL=http://x/?a=b",
+        "--memory",
+        "256",
+        "--timeout",
+        "10",
+        "--description",
+        "made by the CLI",
     )
     assert created.returncode == 0, created.stderr
     assert _invoke(lambda_client, function_name)["env"] == {"COLOR": "blue", "URL": "http://x/?a=b"}
@@ -88,9 +103,7 @@ def test_deploy_sets_the_options_given_and_keeps_the_others(
     assert config["Environment"]["Variables"] == {"COLOR": "blue", "URL": "http://x/?a=b"}
 
 
-def test_creating_needs_runtime_and_handler(
-    server: FireboxServer, function_name: str, tmp_path: Path
-) -> None:
+def test_creating_needs_runtime_and_handler(server: FireboxServer, function_name: str, tmp_path: Path) -> None:
     result = firebox(server.endpoint, "deploy", function_name, str(_write_app(tmp_path / "app", "hi")))
 
     assert result.returncode == 1

@@ -34,11 +34,11 @@ def test_says_when_there_are_none_and_follows_every_page(start_server: Callable[
     code = make_zip({"app.py": "def handler(event, context):\n    return event\n"})
     names = [f"paged-{i:03d}" for i in range(53)]  # more than one page of ListFunctions (50)
     for name in names:
-        client.create_function(FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
-                               Code={"ZipFile": code})
+        client.create_function(
+            FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler", Code={"ZipFile": code}
+        )
 
     result = firebox(own.endpoint, "list")
 
     assert result.returncode == 0, result.stderr
     assert [line.split()[0] for line in result.stdout.splitlines()[1:]] == names
-

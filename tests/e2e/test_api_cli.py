@@ -40,7 +40,12 @@ class Cli:
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(AWS), "lambda", *args, "--endpoint-url", self._endpoint, "--output", "json"],
-            capture_output=True, text=True, env=self._env, cwd=self._cwd, timeout=60, check=False,
+            capture_output=True,
+            text=True,
+            env=self._env,
+            cwd=self._cwd,
+            timeout=60,
+            check=False,
         )
 
     def json(self, *args: str) -> Any:
@@ -53,9 +58,23 @@ def test_the_aws_cli_drives_a_function(server: FireboxServer, function_name: str
     cli = Cli(server, tmp_path)
     (tmp_path / "code.zip").write_bytes(CODE)
 
-    created = cli.json("create-function", "--function-name", function_name, "--runtime", "python3.11",
-                       "--role", ROLE, "--handler", "app.handler", "--zip-file", "fileb://code.zip",
-                       "--environment", "Variables={STAGE=test}", "--memory-size", "256")
+    created = cli.json(
+        "create-function",
+        "--function-name",
+        function_name,
+        "--runtime",
+        "python3.11",
+        "--role",
+        ROLE,
+        "--handler",
+        "app.handler",
+        "--zip-file",
+        "fileb://code.zip",
+        "--environment",
+        "Variables={STAGE=test}",
+        "--memory-size",
+        "256",
+    )
     assert created["FunctionName"] == function_name
     assert created["CodeSha256"] == base64.b64encode(hashlib.sha256(CODE).digest()).decode()
     assert created["MemorySize"] == 256
@@ -76,8 +95,9 @@ def test_the_aws_cli_drives_a_function(server: FireboxServer, function_name: str
     published = cli.json("publish-version", "--function-name", function_name, "--description", "from the cli")
     assert published["Version"] == "1"
 
-    alias = cli.json("create-alias", "--function-name", function_name, "--name", "live",
-                     "--function-version", published["Version"])
+    alias = cli.json(
+        "create-alias", "--function-name", function_name, "--name", "live", "--function-version", published["Version"]
+    )
     assert alias["AliasArn"].endswith(f":function:{function_name}:live")
 
     through_alias = cli.run("invoke", "--function-name", function_name, "--qualifier", "live", "alias.json")
@@ -93,8 +113,19 @@ def test_the_aws_cli_drives_a_function(server: FireboxServer, function_name: str
 def test_the_aws_cli_reports_refusals(server: FireboxServer, function_name: str, tmp_path: Path) -> None:
     cli = Cli(server, tmp_path)
     (tmp_path / "code.zip").write_bytes(CODE)
-    refused = cli.run("create-function", "--function-name", function_name, "--runtime", "nodejs20.x",
-                      "--role", ROLE, "--handler", "app.handler", "--zip-file", "fileb://code.zip")
+    refused = cli.run(
+        "create-function",
+        "--function-name",
+        function_name,
+        "--runtime",
+        "nodejs20.x",
+        "--role",
+        ROLE,
+        "--handler",
+        "app.handler",
+        "--zip-file",
+        "fileb://code.zip",
+    )
     assert refused.returncode != 0
     assert "InvalidParameterValueException" in refused.stderr
     assert "nodejs20.x" in refused.stderr

@@ -193,8 +193,18 @@ def test_delete_function_removes_it(lambda_client: Any, function_name: str) -> N
         lambda c, n: c.create_alias(FunctionName=n, Name="live", FunctionVersion="1"),
         lambda c, n: c.delete_function(FunctionName=n),
     ],
-    ids=["get", "get-config", "update-code", "update-config", "publish", "versions", "aliases", "get-alias",
-         "create-alias", "delete"],
+    ids=[
+        "get",
+        "get-config",
+        "update-code",
+        "update-config",
+        "publish",
+        "versions",
+        "aliases",
+        "get-alias",
+        "create-alias",
+        "delete",
+    ],
 )
 def test_an_unknown_function_is_not_found(lambda_client: Any, function_name: str, call: Callable[..., Any]) -> None:
     with pytest.raises(lambda_client.exceptions.ResourceNotFoundException) as caught:
@@ -209,7 +219,9 @@ def test_a_duplicate_name_conflicts_and_leaves_the_first(lambda_client: Any, fun
     assert function_name in caught.value.response["Error"]["Message"]
     stored = lambda_client.get_function_configuration(FunctionName=function_name)
     assert (stored["RevisionId"], stored["CodeSha256"], stored["MemorySize"]) == (
-        first["RevisionId"], first["CodeSha256"], 128
+        first["RevisionId"],
+        first["CodeSha256"],
+        128,
     )
 
 
@@ -222,4 +234,3 @@ def test_get_account_settings(lambda_client: Any, function_name: str) -> None:
     assert limits["ConcurrentExecutions"] >= limits["UnreservedConcurrentExecutions"] > 0
     assert usage["FunctionCount"] >= 1
     assert usage["TotalCodeSize"] >= len(CODE)
-

@@ -21,8 +21,9 @@ def test_list_functions_pages_through_every_function_once(start_server: Callable
     for name in names:
         code = make_zip({"app.py": f"def handler(event, context):\n    return {name!r}\n"})
         sizes[name] = len(code)
-        client.create_function(FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
-                               Code={"ZipFile": code})
+        client.create_function(
+            FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler", Code={"ZipFile": code}
+        )
     client.publish_version(FunctionName="listed-0")
 
     pages: list[list[str]] = []
@@ -51,10 +52,11 @@ def test_list_functions_pages_through_every_function_once(start_server: Callable
 
     every_version = client.list_functions(FunctionVersion="ALL")["Functions"]
     assert [(f["FunctionName"], f["Version"]) for f in every_version][:3] == [
-        ("listed-0", "$LATEST"), ("listed-0", "1"), ("listed-1", "$LATEST")
+        ("listed-0", "$LATEST"),
+        ("listed-0", "1"),
+        ("listed-1", "$LATEST"),
     ]
     assert every_version[1]["FunctionArn"] == ARN + "listed-0:1"
 
     usage = client.get_account_settings()["AccountUsage"]
     assert usage == {"FunctionCount": 7, "TotalCodeSize": sum(sizes.values()) + sizes["listed-0"]}
-

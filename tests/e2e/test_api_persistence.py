@@ -51,15 +51,35 @@ def test_a_restarted_server_keeps_functions_versions_and_aliases(
     first = start_server(data_dir=data_dir)
     client = first.client()
     plain, versioned = NAMES
-    client.create_function(FunctionName=plain, Runtime="python3.11", Role=ROLE, Handler="app.handler",
-                           Code={"ZipFile": _code(0)}, Environment={"Variables": {"COLOUR": "blue"}},
-                           MemorySize=256, Timeout=12, Description="plain", EphemeralStorage={"Size": 1024})
-    client.create_function(FunctionName=versioned, Runtime="python3.11", Role=ROLE, Handler="app.handler",
-                           Code={"ZipFile": _code(1)}, Publish=True)
+    client.create_function(
+        FunctionName=plain,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": _code(0)},
+        Environment={"Variables": {"COLOUR": "blue"}},
+        MemorySize=256,
+        Timeout=12,
+        Description="plain",
+        EphemeralStorage={"Size": 1024},
+    )
+    client.create_function(
+        FunctionName=versioned,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": _code(1)},
+        Publish=True,
+    )
     client.update_function_code(FunctionName=versioned, ZipFile=_code(2), Publish=True)
     client.update_function_code(FunctionName=versioned, ZipFile=_code(3))
-    client.create_alias(FunctionName=versioned, Name="live", FunctionVersion="2",
-                        RoutingConfig={"AdditionalVersionWeights": {"1": 0.2}}, Description="canary")
+    client.create_alias(
+        FunctionName=versioned,
+        Name="live",
+        FunctionVersion="2",
+        RoutingConfig={"AdditionalVersionWeights": {"1": 0.2}},
+        Description="canary",
+    )
     client.create_alias(FunctionName=versioned, Name="edge", FunctionVersion="$LATEST")
     before = _snapshot(client)
     _stop_with_ctrl_c(first)

@@ -17,8 +17,13 @@ from tests.conftest import ROLE
 from tests.server_process import FireboxServer
 
 FUNCTIONS = "/2015-03-31/functions"
-GOOD = {"FunctionName": "never-created", "Runtime": "python3.11", "Role": ROLE, "Handler": "app.handler",
-        "Code": {"ZipFile": "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="}}
+GOOD = {
+    "FunctionName": "never-created",
+    "Runtime": "python3.11",
+    "Role": ROLE,
+    "Handler": "app.handler",
+    "Code": {"ZipFile": "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="},
+}
 
 
 @dataclass(frozen=True)
@@ -156,8 +161,11 @@ def test_bad_query_parameters_are_a_clean_400(server: FireboxServer, query: str,
 def test_bad_function_names_in_paths_are_a_clean_4xx(server: FireboxServer, path: str) -> None:
     answer = _send(server, "GET", path)
     assert 400 <= answer.status < 500, answer
-    assert answer.error_type in ("ValidationException", "InvalidParameterValueException",
-                                 "ResourceNotFoundException"), answer
+    assert answer.error_type in (
+        "ValidationException",
+        "InvalidParameterValueException",
+        "ResourceNotFoundException",
+    ), answer
 
 
 @pytest.mark.parametrize("encoded", ["name%2Fpart", "name%2541"], ids=["slash", "percent"])

@@ -48,24 +48,43 @@ ENV_NAME_RULE = (
 # (case id, extra CreateFunction parameters, AWS error code, exact message or None)
 MODEL_VIOLATIONS = [
     ("memory-low", {"MemorySize": 100}, _constraint("100", "memorySize", "have value greater than or equal to 128")),
-    ("memory-high", {"MemorySize": 10241},
-     _constraint("10241", "memorySize", "have value less than or equal to 10240")),
+    (
+        "memory-high",
+        {"MemorySize": 10241},
+        _constraint("10241", "memorySize", "have value less than or equal to 10240"),
+    ),
     ("timeout-low", {"Timeout": 0}, _constraint("0", "timeout", "have value greater than or equal to 1")),
     ("timeout-high", {"Timeout": 901}, _constraint("901", "timeout", "have value less than or equal to 900")),
-    ("storage-low", {"EphemeralStorage": {"Size": 511}},
-     _constraint("511", "ephemeralStorage.size", "have value greater than or equal to 512")),
-    ("storage-high", {"EphemeralStorage": {"Size": 10241}},
-     _constraint("10241", "ephemeralStorage.size", "have value less than or equal to 10240")),
-    ("handler-pattern", {"Handler": "app handler"},
-     _constraint("app handler", "handler", "satisfy regular expression pattern: [^\\s]+")),
+    (
+        "storage-low",
+        {"EphemeralStorage": {"Size": 511}},
+        _constraint("511", "ephemeralStorage.size", "have value greater than or equal to 512"),
+    ),
+    (
+        "storage-high",
+        {"EphemeralStorage": {"Size": 10241}},
+        _constraint("10241", "ephemeralStorage.size", "have value less than or equal to 10240"),
+    ),
+    (
+        "handler-pattern",
+        {"Handler": "app handler"},
+        _constraint("app handler", "handler", "satisfy regular expression pattern: [^\\s]+"),
+    ),
     ("env-name-digit", {"Environment": {"Variables": {"1ST": "x"}}}, ENV_NAME_RULE),
     ("env-name-short", {"Environment": {"Variables": {"A": "x"}}}, ENV_NAME_RULE),
     ("env-name-dash", {"Environment": {"Variables": {"MY-VAR": "x"}}}, ENV_NAME_RULE),
-    ("two-architectures", {"Architectures": ["x86_64", "arm64"]},
-     _constraint("[x86_64, arm64]", "architectures", "have length less than or equal to 1")),
-    ("unknown-architecture", {"Architectures": ["sparc"]},
-     _constraint("[sparc]", "architectures",
-                 "satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64]]")),
+    (
+        "two-architectures",
+        {"Architectures": ["x86_64", "arm64"]},
+        _constraint("[x86_64, arm64]", "architectures", "have length less than or equal to 1"),
+    ),
+    (
+        "unknown-architecture",
+        {"Architectures": ["sparc"]},
+        _constraint(
+            "[sparc]", "architectures", "satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64]]"
+        ),
+    ),
 ]
 
 PARAMETER_REFUSALS = [
@@ -83,8 +102,12 @@ PARAMETER_REFUSALS = [
 
 def _create(client: Any, name: str, **extra: Any) -> dict[str, Any]:
     params: dict[str, Any] = {
-        "FunctionName": name, "Runtime": "python3.11", "Role": ROLE, "Handler": "app.handler",
-        "Code": {"ZipFile": CODE}, **extra,
+        "FunctionName": name,
+        "Runtime": "python3.11",
+        "Role": ROLE,
+        "Handler": "app.handler",
+        "Code": {"ZipFile": CODE},
+        **extra,
     }
     response: dict[str, Any] = client.create_function(**params)
     return response
@@ -136,19 +159,19 @@ def existing(lambda_client: Any, function_name: str) -> Iterator[dict[str, Any]]
     assert after == created
 
 
-@pytest.mark.parametrize(("extra", "message"), [case[1:] for case in MODEL_VIOLATIONS],
-                         ids=[case[0] for case in MODEL_VIOLATIONS])
+@pytest.mark.parametrize(
+    ("extra", "message"), [case[1:] for case in MODEL_VIOLATIONS], ids=[case[0] for case in MODEL_VIOLATIONS]
+)
 def test_create_refuses_model_violations(
     raw_lambda_client: Any, function_name: str, extra: dict[str, Any], message: str
 ) -> None:
-    assert _refusal(lambda: _create(raw_lambda_client, function_name, **extra)) == (
-        "ValidationException", message, 400
-    )
+    assert _refusal(lambda: _create(raw_lambda_client, function_name, **extra)) == ("ValidationException", message, 400)
     _assert_absent(raw_lambda_client, function_name)
 
 
-@pytest.mark.parametrize(("extra", "mentions"), [case[1:] for case in PARAMETER_REFUSALS],
-                         ids=[case[0] for case in PARAMETER_REFUSALS])
+@pytest.mark.parametrize(
+    ("extra", "mentions"), [case[1:] for case in PARAMETER_REFUSALS], ids=[case[0] for case in PARAMETER_REFUSALS]
+)
 def test_create_refuses_unacceptable_values(
     raw_lambda_client: Any, function_name: str, extra: dict[str, Any], mentions: str
 ) -> None:
@@ -161,10 +184,16 @@ def test_create_refuses_unacceptable_values(
 @pytest.mark.parametrize(
     ("name", "code", "message"),
     [
-        ("has space", "ValidationException", "at 'functionName' failed to satisfy constraint: Member must satisfy "
-                                             "regular expression pattern"),
-        ("n" * 65, "InvalidParameterValueException",
-         _constraint("n" * 65, "functionName", "have length less than or equal to 64")),
+        (
+            "has space",
+            "ValidationException",
+            "at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern",
+        ),
+        (
+            "n" * 65,
+            "InvalidParameterValueException",
+            _constraint("n" * 65, "functionName", "have length less than or equal to 64"),
+        ),
         ("", "ValidationException", "Member must have length greater than or equal to 1"),
     ],
     ids=["pattern", "too-long", "empty"],
@@ -178,16 +207,24 @@ def test_create_refuses_bad_names(raw_lambda_client: Any, name: str, code: str, 
 def test_create_refuses_an_unknown_runtime(raw_lambda_client: Any, function_name: str) -> None:
     code, message, _ = _refusal(lambda: _create(raw_lambda_client, function_name, Runtime="cobol85"))
     assert code == "ValidationException"
-    assert message.startswith("1 validation error detected: Value 'cobol85' at 'runtime' failed to satisfy "
-                              "constraint: Member must satisfy enum value set: [")
+    assert message.startswith(
+        "1 validation error detected: Value 'cobol85' at 'runtime' failed to satisfy "
+        "constraint: Member must satisfy enum value set: ["
+    )
     _assert_absent(raw_lambda_client, function_name)
 
 
 def test_limits_themselves_are_accepted(lambda_client: Any, function_name: str) -> None:
     name = function_name[:40] + "x" * (64 - len(function_name[:40]))
-    created = _create(lambda_client, name, MemorySize=10240, Timeout=900, EphemeralStorage={"Size": 10240},
-                      Architectures=[HOST_ARCHITECTURE],
-                      Environment={"Variables": {"AB": "x" * 4000}})
+    created = _create(
+        lambda_client,
+        name,
+        MemorySize=10240,
+        Timeout=900,
+        EphemeralStorage={"Size": 10240},
+        Architectures=[HOST_ARCHITECTURE],
+        Environment={"Variables": {"AB": "x" * 4000}},
+    )
     assert (created["FunctionName"], created["MemorySize"], created["Timeout"]) == (name, 10240, 900)
     assert created["Architectures"] == [HOST_ARCHITECTURE]
     updated = lambda_client.update_function_configuration(
@@ -196,12 +233,8 @@ def test_limits_themselves_are_accepted(lambda_client: Any, function_name: str) 
     assert (updated["MemorySize"], updated["Timeout"], updated["EphemeralStorage"]) == (128, 1, {"Size": 512})
 
 
-def test_zipped_code_over_50_mb_is_too_large(
-    raw_lambda_client: Any, function_name: str, oversized_zip: bytes
-) -> None:
-    code, message, status = _refusal(
-        lambda: _create(raw_lambda_client, function_name, Code={"ZipFile": oversized_zip})
-    )
+def test_zipped_code_over_50_mb_is_too_large(raw_lambda_client: Any, function_name: str, oversized_zip: bytes) -> None:
+    code, message, status = _refusal(lambda: _create(raw_lambda_client, function_name, Code={"ZipFile": oversized_zip}))
     assert (code, status) == ("RequestEntityTooLargeException", 413)
     assert message == "Request must be smaller than 69905067 bytes for the CreateFunction operation"
     _assert_absent(raw_lambda_client, function_name)
@@ -217,14 +250,31 @@ def test_code_over_250_mb_unzipped_is_refused(raw_lambda_client: Any, function_n
 @pytest.mark.parametrize(
     "extra",
     [
-        {"MemorySize": 64}, {"Timeout": 1000}, {"EphemeralStorage": {"Size": 100}}, {"Handler": "a b"},
-        {"Runtime": "cobol85"}, {"Runtime": "nodejs20.x"},
+        {"MemorySize": 64},
+        {"Timeout": 1000},
+        {"EphemeralStorage": {"Size": 100}},
+        {"Handler": "a b"},
+        {"Runtime": "cobol85"},
+        {"Runtime": "nodejs20.x"},
         {"Environment": {"Variables": {"AWS_LAMBDA_FUNCTION_NAME": "x"}}},
-        {"Environment": {"Variables": {"9LIVES": "x"}}}, {"Description": "d" * 257},
-        {"Role": "not-a-role"}, {"MemorySize": 256, "Timeout": 0},
+        {"Environment": {"Variables": {"9LIVES": "x"}}},
+        {"Description": "d" * 257},
+        {"Role": "not-a-role"},
+        {"MemorySize": 256, "Timeout": 0},
     ],
-    ids=["memory", "timeout", "storage", "handler", "runtime-unknown", "runtime-missing", "env-reserved",
-         "env-name", "description", "role", "one-good-one-bad"],
+    ids=[
+        "memory",
+        "timeout",
+        "storage",
+        "handler",
+        "runtime-unknown",
+        "runtime-missing",
+        "env-reserved",
+        "env-name",
+        "description",
+        "role",
+        "one-good-one-bad",
+    ],
 )
 def test_a_refused_configuration_update_changes_nothing(
     raw_lambda_client: Any, existing: dict[str, Any], extra: dict[str, Any]
@@ -249,7 +299,7 @@ def test_a_refused_code_update_changes_nothing(
     code, message, status = _refusal(
         lambda: raw_lambda_client.update_function_code(FunctionName=existing["FunctionName"], **extra)
     )
-    expected = ("RequestEntityTooLargeException", 413) if kind == "oversized" else (
-        "InvalidParameterValueException", 400
+    expected = (
+        ("RequestEntityTooLargeException", 413) if kind == "oversized" else ("InvalidParameterValueException", 400)
     )
     assert (code, status) == expected, message

@@ -127,7 +127,9 @@ def test_delete_a_version(lambda_client: Any, function_name: str) -> None:
 def test_a_version_an_alias_uses_cannot_be_deleted(lambda_client: Any, function_name: str) -> None:
     _two_versions(lambda_client, function_name)
     lambda_client.create_alias(
-        FunctionName=function_name, Name="live", FunctionVersion="2",
+        FunctionName=function_name,
+        Name="live",
+        FunctionVersion="2",
         RoutingConfig={"AdditionalVersionWeights": {"1": 0.25}},
     )
     for version in ("1", "2"):
@@ -142,7 +144,10 @@ def test_a_version_an_alias_uses_cannot_be_deleted(lambda_client: Any, function_
 def test_alias_lifecycle_with_routing_weights(lambda_client: Any, function_name: str) -> None:
     _two_versions(lambda_client, function_name)
     created = lambda_client.create_alias(
-        FunctionName=function_name, Name="live", FunctionVersion="1", Description="stable",
+        FunctionName=function_name,
+        Name="live",
+        FunctionVersion="1",
+        Description="stable",
         RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}},
     )
     assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
@@ -153,8 +158,11 @@ def test_alias_lifecycle_with_routing_weights(lambda_client: Any, function_name:
     assert (got["RevisionId"], got["RoutingConfig"]) == (created["RevisionId"], created["RoutingConfig"])
 
     updated = lambda_client.update_alias(
-        FunctionName=function_name, Name="live", FunctionVersion="2",
-        RoutingConfig={"AdditionalVersionWeights": {"1": 0.5}}, RevisionId=created["RevisionId"],
+        FunctionName=function_name,
+        Name="live",
+        FunctionVersion="2",
+        RoutingConfig={"AdditionalVersionWeights": {"1": 0.5}},
+        RevisionId=created["RevisionId"],
     )
     assert (updated["FunctionVersion"], updated["Description"]) == ("2", "stable")
     assert updated["RoutingConfig"] == {"AdditionalVersionWeights": {"1": 0.5}}
@@ -191,28 +199,62 @@ def test_alias_mistakes_are_refused(lambda_client: Any, raw_lambda_client: Any, 
     created = lambda_client.create_alias(FunctionName=function_name, Name="live", FunctionVersion="1")
     refused = [
         # (exception, call)
-        ("ResourceConflictException", lambda: lambda_client.create_alias(
-            FunctionName=function_name, Name="live", FunctionVersion="2")),
-        ("ResourceNotFoundException", lambda: lambda_client.create_alias(
-            FunctionName=function_name, Name="next", FunctionVersion="7")),
-        ("ResourceNotFoundException", lambda: lambda_client.create_alias(
-            FunctionName=function_name, Name="next", FunctionVersion="1",
-            RoutingConfig={"AdditionalVersionWeights": {"7": 0.5}})),
-        ("InvalidParameterValueException", lambda: lambda_client.create_alias(
-            FunctionName=function_name, Name="next", FunctionVersion="1",
-            RoutingConfig={"AdditionalVersionWeights": {"1": 0.5}})),
-        ("InvalidParameterValueException", lambda: lambda_client.create_alias(
-            FunctionName=function_name, Name="next", FunctionVersion="$LATEST",
-            RoutingConfig={"AdditionalVersionWeights": {"1": 0.5}})),
-        ("ValidationException", lambda: raw_lambda_client.create_alias(
-            FunctionName=function_name, Name="next", FunctionVersion="1",
-            RoutingConfig={"AdditionalVersionWeights": {"2": 1.5}})),
-        ("ValidationException", lambda: raw_lambda_client.create_alias(
-            FunctionName=function_name, Name="123", FunctionVersion="1")),
-        ("ResourceNotFoundException", lambda: lambda_client.update_alias(
-            FunctionName=function_name, Name="nothere", FunctionVersion="1")),
-        ("ResourceNotFoundException", lambda: lambda_client.update_alias(
-            FunctionName=function_name, Name="live", FunctionVersion="9")),
+        (
+            "ResourceConflictException",
+            lambda: lambda_client.create_alias(FunctionName=function_name, Name="live", FunctionVersion="2"),
+        ),
+        (
+            "ResourceNotFoundException",
+            lambda: lambda_client.create_alias(FunctionName=function_name, Name="next", FunctionVersion="7"),
+        ),
+        (
+            "ResourceNotFoundException",
+            lambda: lambda_client.create_alias(
+                FunctionName=function_name,
+                Name="next",
+                FunctionVersion="1",
+                RoutingConfig={"AdditionalVersionWeights": {"7": 0.5}},
+            ),
+        ),
+        (
+            "InvalidParameterValueException",
+            lambda: lambda_client.create_alias(
+                FunctionName=function_name,
+                Name="next",
+                FunctionVersion="1",
+                RoutingConfig={"AdditionalVersionWeights": {"1": 0.5}},
+            ),
+        ),
+        (
+            "InvalidParameterValueException",
+            lambda: lambda_client.create_alias(
+                FunctionName=function_name,
+                Name="next",
+                FunctionVersion="$LATEST",
+                RoutingConfig={"AdditionalVersionWeights": {"1": 0.5}},
+            ),
+        ),
+        (
+            "ValidationException",
+            lambda: raw_lambda_client.create_alias(
+                FunctionName=function_name,
+                Name="next",
+                FunctionVersion="1",
+                RoutingConfig={"AdditionalVersionWeights": {"2": 1.5}},
+            ),
+        ),
+        (
+            "ValidationException",
+            lambda: raw_lambda_client.create_alias(FunctionName=function_name, Name="123", FunctionVersion="1"),
+        ),
+        (
+            "ResourceNotFoundException",
+            lambda: lambda_client.update_alias(FunctionName=function_name, Name="nothere", FunctionVersion="1"),
+        ),
+        (
+            "ResourceNotFoundException",
+            lambda: lambda_client.update_alias(FunctionName=function_name, Name="live", FunctionVersion="9"),
+        ),
     ]
     for code, call in refused:
         with pytest.raises(lambda_client.exceptions.ClientError) as caught:

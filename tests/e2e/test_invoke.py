@@ -162,9 +162,7 @@ def test_log_tail_has_the_invocation_lines(lambda_client: Any, handlers: str) ->
     lines = tail.splitlines()
     assert lines[0] == f"START RequestId: {request_id} Version: $LATEST"
     assert "line one" in lines and "line two" in lines
-    assert any(
-        line.startswith("[WARNING]") and line.endswith("a warning") and request_id in line for line in lines
-    )
+    assert any(line.startswith("[WARNING]") and line.endswith("a warning") and request_id in line for line in lines)
     assert lines[-2] == f"END RequestId: {request_id}"
     report = lines[-1].split("\t")
     assert report[0] == f"REPORT RequestId: {request_id}"

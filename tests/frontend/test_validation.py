@@ -24,28 +24,56 @@ def _message(shape: Any, params: dict[str, Any]) -> str:
 
 
 def test_valid_parameters_pass() -> None:
-    validate({**GOOD, "MemorySize": 10240, "Timeout": 900, "EphemeralStorage": {"Size": 512},
-              "Environment": {"Variables": {"AB": "x"}}, "Architectures": ["arm64"]}, CREATE)
+    validate(
+        {
+            **GOOD,
+            "MemorySize": 10240,
+            "Timeout": 900,
+            "EphemeralStorage": {"Size": 512},
+            "Environment": {"Variables": {"AB": "x"}},
+            "Architectures": ["arm64"],
+        },
+        CREATE,
+    )
 
 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"MemorySize": 127}, "Value '127' at 'memorySize' failed to satisfy constraint: "
-                              "Member must have value greater than or equal to 128"),
-        ({"Timeout": 901}, "Value '901' at 'timeout' failed to satisfy constraint: "
-                           "Member must have value less than or equal to 900"),
-        ({"EphemeralStorage": {"Size": 10241}}, "Value '10241' at 'ephemeralStorage.size' failed to satisfy "
-                                                "constraint: Member must have value less than or equal to 10240"),
-        ({"Description": "d" * 257}, f"Value '{'d' * 257}' at 'description' failed to satisfy constraint: "
-                                     "Member must have length less than or equal to 256"),
-        ({"Architectures": ["arm64", "arm64"]}, "Value '[arm64, arm64]' at 'architectures' failed to satisfy "
-                                                "constraint: Member must have length less than or equal to 1"),
-        ({"Architectures": ["mips"]}, "Value '[mips]' at 'architectures' failed to satisfy constraint: Member "
-                                      "must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64]]"),
-        ({"Environment": {"Variables": {"1X": "secret"}}},
-         "Value at 'environment.variables' failed to satisfy constraint: Map keys must satisfy constraint: "
-         "[Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]"),
+        (
+            {"MemorySize": 127},
+            "Value '127' at 'memorySize' failed to satisfy constraint: "
+            "Member must have value greater than or equal to 128",
+        ),
+        (
+            {"Timeout": 901},
+            "Value '901' at 'timeout' failed to satisfy constraint: Member must have value less than or equal to 900",
+        ),
+        (
+            {"EphemeralStorage": {"Size": 10241}},
+            "Value '10241' at 'ephemeralStorage.size' failed to satisfy "
+            "constraint: Member must have value less than or equal to 10240",
+        ),
+        (
+            {"Description": "d" * 257},
+            f"Value '{'d' * 257}' at 'description' failed to satisfy constraint: "
+            "Member must have length less than or equal to 256",
+        ),
+        (
+            {"Architectures": ["arm64", "arm64"]},
+            "Value '[arm64, arm64]' at 'architectures' failed to satisfy "
+            "constraint: Member must have length less than or equal to 1",
+        ),
+        (
+            {"Architectures": ["mips"]},
+            "Value '[mips]' at 'architectures' failed to satisfy constraint: Member "
+            "must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64]]",
+        ),
+        (
+            {"Environment": {"Variables": {"1X": "secret"}}},
+            "Value at 'environment.variables' failed to satisfy constraint: Map keys must satisfy constraint: "
+            "[Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]",
+        ),
     ],
     ids=["memory", "timeout", "storage", "description", "architectures-length", "architecture-enum", "env-key"],
 )
@@ -72,8 +100,12 @@ def test_every_violation_is_reported_at_once() -> None:
 
 
 def test_routing_weights_are_bounded() -> None:
-    params = {"FunctionName": "f", "Name": "live", "FunctionVersion": "1",
-              "RoutingConfig": {"AdditionalVersionWeights": {"2": 1.5}}}
+    params = {
+        "FunctionName": "f",
+        "Name": "live",
+        "FunctionVersion": "1",
+        "RoutingConfig": {"AdditionalVersionWeights": {"2": 1.5}},
+    }
     assert _message(CREATE_ALIAS, params) == PREFIX + (
         "Value '{2=1.5}' at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: "
         "Map value must satisfy constraint: [Member must have value less than or equal to 1.0]"
@@ -84,12 +116,29 @@ def test_routing_weights_are_bounded() -> None:
 @pytest.mark.parametrize(
     "extra",
     [
-        {"MemorySize": "128"}, {"MemorySize": 128.0}, {"MemorySize": True}, {"Publish": "true"},
-        {"Code": "zip"}, {"Architectures": "x86_64"}, {"Environment": {"Variables": ["AB=1"]}},
-        {"Environment": {"Variables": {"AB": 1}}}, {"Handler": 5}, {"Code": {"ZipFile": "not bytes"}},
+        {"MemorySize": "128"},
+        {"MemorySize": 128.0},
+        {"MemorySize": True},
+        {"Publish": "true"},
+        {"Code": "zip"},
+        {"Architectures": "x86_64"},
+        {"Environment": {"Variables": ["AB=1"]}},
+        {"Environment": {"Variables": {"AB": 1}}},
+        {"Handler": 5},
+        {"Code": {"ZipFile": "not bytes"}},
     ],
-    ids=["int-as-string", "int-as-float", "int-as-bool", "bool-as-string", "struct-as-string", "list-as-string",
-         "map-as-list", "map-value-number", "string-as-number", "blob-as-string"],
+    ids=[
+        "int-as-string",
+        "int-as-float",
+        "int-as-bool",
+        "bool-as-string",
+        "struct-as-string",
+        "list-as-string",
+        "map-as-list",
+        "map-value-number",
+        "string-as-number",
+        "blob-as-string",
+    ],
 )
 def test_wrong_json_types_are_unparseable_content(extra: dict[str, Any]) -> None:
     with pytest.raises(InvalidRequestContent):

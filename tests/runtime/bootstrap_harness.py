@@ -33,9 +33,7 @@ _OTHER_PYTHONS = {
 PYTHONS = [
     pytest.param(sys.executable, id="venv"),
     *(
-        pytest.param(
-            path, id=name, marks=pytest.mark.skipif(not os.access(path, os.X_OK), reason=f"no {path}")
-        )
+        pytest.param(path, id=name, marks=pytest.mark.skipif(not os.access(path, os.X_OK), reason=f"no {path}"))
         for name, path in _OTHER_PYTHONS.items()
     ),
 ]

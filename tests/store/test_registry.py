@@ -61,16 +61,26 @@ class InterferingStore:
 
 def _config(name: str, digest: str = "a" * 64, **changes: Any) -> FunctionConfig:
     config = FunctionConfig(
-        name=name, version=LATEST, runtime="python3.11", handler="app.handler",
-        role="arn:aws:iam::000000000000:role/r", code=CodeRef(digest=digest, size=10),
-        last_modified=now_last_modified(), revision_id=new_revision_id(),
+        name=name,
+        version=LATEST,
+        runtime="python3.11",
+        handler="app.handler",
+        role="arn:aws:iam::000000000000:role/r",
+        code=CodeRef(digest=digest, size=10),
+        last_modified=now_last_modified(),
+        revision_id=new_revision_id(),
     )
     return msgspec.structs.replace(config, **changes)
 
 
 def _alias(name: str, version: str, weights: dict[str, float] | None = None) -> AliasRecord:
-    return AliasRecord(function_name="f", name=name, function_version=version, revision_id=new_revision_id(),
-                       additional_weights=weights or {})
+    return AliasRecord(
+        function_name="f",
+        name=name,
+        function_version=version,
+        revision_id=new_revision_id(),
+        additional_weights=weights or {},
+    )
 
 
 def _run(tmp_path: Path, scenario: Callable[[FunctionRegistry, InterferingStore], Coroutine[Any, Any, None]]) -> None:

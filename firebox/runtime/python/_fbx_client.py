@@ -15,6 +15,8 @@ from typing import NamedTuple
 _BASE = "/2018-06-01/runtime"
 _NEXT = _BASE + "/invocation/next"
 _INIT_ERROR = _BASE + "/init/error"
+_RESTORE_NEXT = _BASE + "/restore/next"
+_RESTORE_ERROR = _BASE + "/restore/error"
 _JSON = "application/json"
 _ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
 _PAYLOAD_TOO_LARGE = 413
@@ -170,7 +172,11 @@ class Invocation(NamedTuple):
 
 
 class RuntimeApiClient:
-    """Blocking client for the four Runtime API calls a runtime makes."""
+    """Blocking client for the Runtime API calls a runtime makes.
+
+    close() only drops the connection: the next call opens a new one. A SnapStart template closes it
+    before the snapshot, so each restored copy opens its own rather than sharing the template's socket.
+    """
 
     def __init__(self, address: str) -> None:
         # timeout=None, not the default: GET next blocks for as long as the function sits idle, and a
@@ -206,11 +212,23 @@ class RuntimeApiClient:
         self._post(path, payload, headers)
 
     def post_error(self, request_id: str, error_body: bytes, error_type: str) -> None:
-        path = f"{_BASE}/invocation/{request_id}/error"
-        self._post(path, error_body, {"Content-Type": _JSON, _ERROR_TYPE_HEADER: error_type})
+        self._post_error_body(f"{_BASE}/invocation/{request_id}/error", error_body, error_type)
 
     def post_init_error(self, error_body: bytes, error_type: str) -> None:
-        self._post(_INIT_ERROR, error_body, {"Content-Type": _JSON, _ERROR_TYPE_HEADER: error_type})
+        self._post_error_body(_INIT_ERROR, error_body, error_type)
+
+    def restore_next(self) -> None:
+        """SnapStart: tell the Runtime API the function is ready to be snapshotted (the answer has no body)."""
+        status, body, _ = self._request("GET", _RESTORE_NEXT, None, _NO_HEADERS)
+        if status != 200:
+            raise RuntimeApiError(f"GET {_RESTORE_NEXT} answered {status}: {body[:200]!r}")
+
+    def post_restore_error(self, error_body: bytes, error_type: str) -> None:
+        """SnapStart: an after-restore hook failed in this restored copy."""
+        self._post_error_body(_RESTORE_ERROR, error_body, error_type)
+
+    def _post_error_body(self, path: str, error_body: bytes, error_type: str) -> None:
+        self._post(path, error_body, {"Content-Type": _JSON, _ERROR_TYPE_HEADER: error_type})
 
     def _post(self, path: str, payload: bytes, headers: dict[str, str]) -> None:
         status, body, _ = self._request("POST", path, payload, headers)

@@ -1,32 +1,43 @@
 """INIT, then the invoke loop: the life of one Python execution environment.
 
-Exit status: 1 after reporting an init error, and when the Runtime API fails or answers a status
-the runtime cannot go on from (the message goes to stderr). While it serves invokes the process
-never exits on its own.
+With SnapStart, the sandbox passes main() a `snapshot` callable: after INIT the loop runs the user's
+before-snapshot hooks, snapshots, and each restored copy runs the after-restore hooks, then serves.
+
+Exit status: 1 after reporting an init or restore error, and when the Runtime API fails or answers
+a status the runtime cannot go on from (the message goes to stderr). While it serves invokes the
+process never exits on its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import json
 import os
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any, NoReturn
 
+from . import _fbx_snapshot_hooks as snapshot_hooks
 from ._fbx_client import RuntimeApiClient, RuntimeApiError
 from ._fbx_context import FunctionInfo, LambdaContext
-from ._fbx_faults import MARSHAL_ERROR, UNHANDLED, UNMARSHAL_ERROR, FaultError, report_exception
+from ._fbx_faults import MARSHAL_ERROR, UNHANDLED, UNMARSHAL_ERROR, ErrorReport, FaultError, report_exception
 from ._fbx_handler import Handler, load_handler
 from ._fbx_logging import FunctionLogs, flush_stdio, line_buffer_stdio
 
+# AWS's Python runtimes ship snapshot_restore_py; user code imports our implementation under its name
+# (an alias here also wins over a copy bundled with the function: the API is the same).
+sys.modules["snapshot_restore_py"] = snapshot_hooks
+
 _TRACE_ID_ENV = "_X_AMZN_TRACE_ID"
+_INIT_TYPE_ENV = "AWS_LAMBDA_INITIALIZATION_TYPE"
 _JSON = "application/json"
 # A handler returning bytes chooses its own payload; AWS passes it through with this content type.
 _RAW = "application/unknown"
 
 
-def main() -> int:
+def main(snapshot: Callable[[], None] | None = None) -> int:
+    """Run the environment. `snapshot` (SnapStart templates only) returns once in each restored copy."""
     environ = os.environ
     address = environ.get("AWS_LAMBDA_RUNTIME_API")
     if not address:
@@ -40,6 +51,12 @@ def main() -> int:
         handler = _init(client, logs, environ.get("_HANDLER", ""))
         if handler is None:
             return 1
+        if (
+            snapshot is not None
+            and environ.get(_INIT_TYPE_ENV) == "snap-start"
+            and not _snapshot_and_restore(client, logs, snapshot)
+        ):
+            return 1  # a before-snapshot or after-restore hook failed, and was reported
         _serve(client, logs, handler, FunctionInfo.from_environ(environ), environ)
     except RuntimeApiError as exc:
         flush_stdio()
@@ -63,10 +80,57 @@ def _init(client: RuntimeApiClient, logs: FunctionLogs, spec: str) -> Handler | 
         report = fault.report
     except Exception as exc:  # whatever the module raised while it was imported is the init error
         report = report_exception(exc)
+    _report_outside_invoke(logs, report, client.post_init_error)
+    return None
+
+
+def _snapshot_and_restore(client: RuntimeApiClient, logs: FunctionLogs, snapshot: Callable[[], None]) -> bool:
+    """Run the before-snapshot hooks, snapshot, then (in each restored copy) the after-restore hooks.
+
+    Returns in each restored copy: True when it may serve, False once a failed hook has been reported.
+    """
+    failure = _run_hooks(reversed(snapshot_hooks.get_before_snapshot()))  # AWS runs the last registered first
+    if failure is not None:
+        _report_outside_invoke(logs, failure, client.post_init_error)
+        return False
+    client.restore_next()
+    client.close()  # the copies must not share the template's socket; each opens its own on first use
+    flush_stdio()
+    snapshot()
+    _reseed_random()
+    failure = _run_hooks(snapshot_hooks.get_after_restore())
+    if failure is not None:
+        _report_outside_invoke(logs, failure, client.post_restore_error)
+        return False
+    return True
+
+
+def _run_hooks(hooks: Iterable[snapshot_hooks.Hook]) -> ErrorReport | None:
+    """Call each hook in turn; the first one to raise stops the rest and is described."""
+    for func, args, kwargs in hooks:
+        try:
+            func(*args, **kwargs)
+        except Exception as exc:  # the user's failure, reported as AWS reports it
+            return report_exception(exc)
+    return None
+
+
+def _reseed_random() -> None:
+    """Each restored copy starts with the template's generator states: give them fresh seeds, or every
+    copy would draw the same "random" numbers. Only generators already imported need it."""
+    if "random" in sys.modules:
+        sys.modules["random"].seed()
+    if "numpy.random" in sys.modules:
+        # Best effort: an odd or broken numpy must not stop the copy from serving.
+        with contextlib.suppress(Exception):
+            sys.modules["numpy.random"].seed()  # numpy's legacy global generator
+
+
+def _report_outside_invoke(logs: FunctionLogs, report: ErrorReport, post: Callable[[bytes, str], None]) -> None:
+    """Log an init or restore failure, then post it (to /init/error or /restore/error)."""
     logs.log_error(report, "")
     flush_stdio()
-    client.post_init_error(report.to_json(""), report.error_type)
-    return None
+    post(report.to_json(""), report.error_type)
 
 
 def _serve(

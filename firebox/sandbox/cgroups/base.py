@@ -80,6 +80,11 @@ class SandboxCgroup(abc.ABC):
     def procs_files(self) -> list[Path]:
         """The files a process writes its pid to, to join the sandbox (one per hierarchy it is in)."""
 
+    def add(self, pid: int) -> None:
+        """Move process `pid` (with all its threads) into this group, in every hierarchy."""
+        for procs in self.procs_files():
+            procs.write_text(str(pid))
+
     @abc.abstractmethod
     def oom_kills(self) -> int:
         """How many processes the kernel killed for hitting the memory limit."""

@@ -87,9 +87,10 @@ def enter_root(root: str, plan: list[dict[str, Any]]) -> None:
     linux.mount(None, "/", None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV)
 
 
-def become(uid: int, gid: int, inside_id: int) -> None:
+def become(uid: int, gid: int, inside_id: int, *, keep_capabilities: bool = False) -> None:
     """Drop to `uid`/`gid` on the host, then into a user namespace where they read as `inside_id`, with no
-    capability anywhere."""
+    capability anywhere; with `keep_capabilities` (SnapStart templates only), still with every capability
+    inside that user namespace, none on the host."""
     os.setgroups([])
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
@@ -100,7 +101,8 @@ def become(uid: int, gid: int, inside_id: int) -> None:
     _write("/proc/self/setgroups", "deny")
     _write("/proc/self/uid_map", f"{inside_id} {uid} 1")
     _write("/proc/self/gid_map", f"{inside_id} {gid} 1")
-    linux.drop_capabilities()
+    if not keep_capabilities:
+        linux.drop_capabilities()
     linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
 
 

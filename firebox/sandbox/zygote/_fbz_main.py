@@ -20,6 +20,7 @@ import selectors
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from typing import Any
 
 # Everything this code needs is imported here, in the zygote: a sandbox cannot import Firebox's modules once
@@ -27,19 +28,12 @@ from typing import Any
 from . import _fbz_confine as confine
 from . import _fbz_linux as linux
 from . import _fbz_seccomp
+from ._fbz_channel import MAX_FDS, MAX_MESSAGE, ChildExits, send
+from ._fbz_snapshot import Template
 
 # The PID namespace comes from unshare before fork (the zygote's next child is PID 1 of a new one); the
 # rest the sandbox unshares for itself.
 _SANDBOX_NAMESPACES = linux.CLONE_NEWNS | linux.CLONE_NEWNET | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS
-_MAX_MESSAGE = 1 << 20
-
-
-def _send(channel: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
-    data = json.dumps(message).encode()
-    if fds:
-        socket.send_fds(channel, [data], fds)
-    else:
-        channel.send(data)
 
 
 def _preload(names: str) -> tuple[list[str], dict[str, str]]:
@@ -63,22 +57,17 @@ class _Zygote:
     def __init__(self, control: socket.socket) -> None:
         self._control = control
         self._own_pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY)
-        self._reports: dict[int, socket.socket] = {}  # sandbox pid -> the channel its end is reported on
+        self._exits = ChildExits()
         self._spares: dict[str, tuple[int, socket.socket]] = {}  # spare id -> its pid and its channel
-        self._wakeup_read, wakeup_write = os.pipe()
-        os.set_blocking(self._wakeup_read, False)
-        os.set_blocking(wakeup_write, False)
-        signal.set_wakeup_fd(wakeup_write)
-        signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # a handler, so the wakeup fd hears of it
 
     def serve(self) -> int:
         selector = selectors.DefaultSelector()
         selector.register(self._control, selectors.EVENT_READ)
-        selector.register(self._wakeup_read, selectors.EVENT_READ)
+        selector.register(self._exits, selectors.EVENT_READ)
         while True:
             for key, _ in selector.select():
                 if key.fileobj is self._control:
-                    message, fds, _, _ = socket.recv_fds(self._control, _MAX_MESSAGE, 4)
+                    message, fds, _, _ = socket.recv_fds(self._control, MAX_MESSAGE, MAX_FDS)
                     if not message:
                         return 0
                     request = json.loads(message)
@@ -91,14 +80,9 @@ class _Zygote:
                         for fd in fds:
                             with contextlib.suppress(OSError):
                                 os.close(fd)
-                        _send(self._control, {"id": request["id"], "error": f"{type(exc).__name__}: {exc}"})
+                        send(self._control, {"id": request["id"], "error": f"{type(exc).__name__}: {exc}"})
                 else:
-                    while True:
-                        try:
-                            os.read(self._wakeup_read, 512)
-                        except BlockingIOError:
-                            break
-                    self._reap()
+                    self._forget_dead_spares(self._exits.reap())
 
     def _fork_spare(self, preparation: dict[str, Any]) -> tuple[int, socket.socket]:
         """A child in a new PID namespace, already in its control groups and its other namespaces, with the
@@ -118,8 +102,9 @@ class _Zygote:
             try:
                 ours.close()
                 self._control.close()
+                self._exits.close_in_child()
                 api = _prepare(preparation)
-                message, fds, _, _ = socket.recv_fds(theirs, _MAX_MESSAGE, 4)
+                message, fds, _, _ = socket.recv_fds(theirs, MAX_MESSAGE, MAX_FDS)
                 if message and len(fds) == 2:
                     theirs.close()
                     _sandbox(json.loads(message), api, fds[0], socket.socket(fileno=fds[1]))
@@ -139,7 +124,7 @@ class _Zygote:
     def _prepare_spare(self, request: dict[str, Any]) -> None:
         pid, channel = self._fork_spare(request)
         self._spares[request["id"]] = (pid, channel)
-        _send(self._control, {"id": request["id"], "pid": pid})
+        send(self._control, {"id": request["id"], "pid": pid})
 
     def _spawn(self, request: dict[str, Any], fds: list[int]) -> None:
         spare = self._spares.pop(request.get("spare") or "", None)
@@ -155,27 +140,15 @@ class _Zygote:
         finally:
             channel.close()
             os.close(fds[0])
-        self._reports[pid] = report
-        _send(self._control, {"id": request["id"], "pid": pid})
-        _send(report, {"pid": pid})
+        self._exits.watch(pid, report)
+        send(self._control, {"id": request["id"], "pid": pid})
+        send(report, {"pid": pid})
 
-    def _reap(self) -> None:
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            for spare_id, (spare_pid, channel) in list(self._spares.items()):
-                if spare_pid == pid:  # a spare that died before it was used
-                    channel.close()
-                    del self._spares[spare_id]
-            report = self._reports.pop(pid, None)
-            if report is not None:
-                with contextlib.suppress(OSError):  # the worker may have given up on this sandbox already
-                    _send(report, {"exit": os.waitstatus_to_exitcode(status)})
-                report.close()
+    def _forget_dead_spares(self, reaped: list[int]) -> None:
+        for spare_id, (spare_pid, channel) in list(self._spares.items()):
+            if spare_pid in reaped:  # a spare that died before it was used
+                channel.close()
+                del self._spares[spare_id]
 
 
 def serve(control_fd: int, preload: str) -> int:
@@ -183,7 +156,7 @@ def serve(control_fd: int, preload: str) -> int:
     control = socket.socket(fileno=control_fd)
     loaded, failed = _preload(preload)
     prefixes = sorted({sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix})
-    _send(control, {"ready": True, "prefixes": prefixes, "preloaded": loaded, "failed": failed})
+    send(control, {"ready": True, "prefixes": prefixes, "preloaded": loaded, "failed": failed})
     return _Zygote(control).serve()
 
 
@@ -191,8 +164,6 @@ def _prepare(preparation: dict[str, Any]) -> socket.socket:
     """What every sandbox of this zygote needs, whatever function it will run: its namespaces, its Runtime
     API socket, and the common part of its filesystem. Returns the Runtime API socket."""
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-    signal.set_wakeup_fd(-1)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     os.setsid()
     linux.unshare(_SANDBOX_NAMESPACES)
     linux.sethostname(preparation["hostname"])
@@ -202,12 +173,16 @@ def _prepare(preparation: dict[str, Any]) -> socket.socket:
 
 
 def _sandbox(request: dict[str, Any], api: socket.socket, output_fd: int, report: socket.socket) -> None:
-    """Become the function's environment: its code and /tmp, its identity and limits, then its runtime."""
+    """Become the function's environment: its code and /tmp, its identity and limits, then its runtime.
+
+    A SnapStart template (request "template") keeps `report` as the channel its restores are asked on, and
+    its capabilities inside its own user namespace, which each restored copy drops (`_fbz_snapshot`)."""
+    template = request.get("template")
     try:
-        _send(report, {"api": True}, [api.fileno()])
+        send(report, {"api": True}, [api.fileno()])
         api.close()
         # The worker attaches outbound access from outside; the function must find it in place.
-        if request.get("wait_for_network") and json.loads(report.recv(_MAX_MESSAGE) or b"{}").get("network") != "ready":
+        if request.get("wait_for_network") and json.loads(report.recv(MAX_MESSAGE) or b"{}").get("network") != "ready":
             raise OSError("the worker did not attach the network")
         confine.enter_root(request["preparation"]["root"], request["mounts"])
         os.dup2(output_fd, 1)
@@ -216,16 +191,20 @@ def _sandbox(request: dict[str, Any], api: socket.socket, output_fd: int, report
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
-        confine.become(request["uid"], request["gid"], request["inside_id"])
+        confine.become(request["uid"], request["gid"], request["inside_id"], keep_capabilities=template is not None)
         if request.get("seccomp"):
             _fbz_seccomp.install(base64.b64decode(request["seccomp"]))
-        report.close()
-        os.closerange(3, 65536)
+        if template is None:
+            report.close()
+            os.closerange(3, 65536)
+        else:
+            os.closerange(3, report.fileno())
+            os.closerange(report.fileno() + 1, 65536)
         os.chdir(request["cwd"])
         env = request["env"]
     except BaseException as exc:
         try:
-            _send(report, {"error": f"{type(exc).__name__}: {exc}"})
+            send(report, {"error": f"{type(exc).__name__}: {exc}"})
         finally:
             os._exit(126)
     if "argv" in request:
@@ -236,10 +215,13 @@ def _sandbox(request: dict[str, Any], api: socket.socket, output_fd: int, report
     os.environ.clear()
     os.environ.update(env)
     sys.argv = [""]
-    os._exit(_exit_code(importlib.import_module("_fbx_runtime._fbx_loop").main))
+    main = importlib.import_module("_fbx_runtime._fbx_loop").main
+    if template is not None:
+        os._exit(_exit_code(lambda: main(snapshot=Template(report, template))))
+    os._exit(_exit_code(main))
 
 
-def _exit_code(main: Any) -> int:
+def _exit_code(main: Callable[[], Any]) -> int:
     try:
         code = main()
     except SystemExit as exit_:
