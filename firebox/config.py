@@ -17,6 +17,9 @@ class Settings:
     backend: str = "namespaces"  # or "process": no isolation, for development where namespaces cannot run
     log_budget_bytes: int = 4 * 1024 * 1024  # log output one invocation may write; the rest is dropped
     account_concurrency: int = 1000
+    # SnapStart: restored copies of each snapshot kept ready ahead of the restores that need them (0: each
+    # restore forks its copy on demand; each ready copy costs its few MB of private memory while it waits)
+    snapstart_ready_copies: int = 1
 
     @property
     def endpoint(self) -> str:

@@ -27,6 +27,7 @@ from firebox.runtime import PYTHON_BOOTSTRAP
 from firebox.sandbox import (
     CgroupTree,
     NamespaceBackend,
+    NamespaceSettings,
     ProcessBackend,
     PythonRuntime,
     SandboxBackend,
@@ -47,9 +48,9 @@ def _sandbox_credentials() -> Credentials:
     )
 
 
-def _sandbox_backend(choice: str, scratch: Path) -> SandboxBackend:
+def _sandbox_backend(settings: Settings, scratch: Path) -> SandboxBackend:
     """The backend asked for. Running functions without isolation is never a fallback: it must be chosen."""
-    if choice == "process":
+    if settings.backend == "process":
         return ProcessBackend(scratch)
     reason = unavailable_reason()
     if reason is not None:
@@ -64,7 +65,12 @@ def _sandbox_backend(choice: str, scratch: Path) -> SandboxBackend:
     from firebox.sandbox.seccomp import compile_filter
 
     return NamespaceBackend(
-        scratch, cgroups, compile_filter(), base_python, template_seccomp=compile_filter(template=True)
+        scratch,
+        cgroups,
+        compile_filter(),
+        base_python,
+        NamespaceSettings(ready_copies=settings.snapstart_ready_copies),
+        template_seccomp=compile_filter(template=True),
     )
 
 
@@ -90,7 +96,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     runtimes = await Runtimes.discover()
     worker = Worker(
         worker_id="local-1",
-        backend=_sandbox_backend(settings.backend, scratch / str(os.getpid())),
+        backend=_sandbox_backend(settings, scratch / str(os.getpid())),
         code_cache=CodeCache(code_store, data / "tasks"),
         runtimes=runtimes,
         log_store=log_store,

@@ -67,6 +67,13 @@ def _run(settings: Settings) -> None:
     help="Sandbox backend: namespaces isolate each environment; process does not (development only).",
 )
 @click.option(
+    "--snapstart-ready-copies",
+    default=_DEFAULTS.snapstart_ready_copies,
+    show_default=True,
+    type=click.IntRange(0, 16),
+    help="Restored copies of each SnapStart snapshot kept ready for the next cold starts.",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 def serve(
@@ -77,6 +84,7 @@ def serve(
     account_id: str,
     keep_alive: float,
     backend: str,
+    snapstart_ready_copies: int,
     log_level: str,
 ) -> None:
     """Run Firebox: the Lambda API, workers and sandboxes, in this process."""
@@ -93,5 +101,6 @@ def serve(
         account_id=account_id,
         keep_alive_s=keep_alive,
         backend=backend,
+        snapstart_ready_copies=snapstart_ready_copies,
     )
     _run(settings)

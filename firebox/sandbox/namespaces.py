@@ -36,6 +36,7 @@ from firebox.sandbox.base import (
     SandboxSpec,
 )
 from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup, lambda_cpus
+from firebox.sandbox.copies import CopyPool
 from firebox.sandbox.mount_plan import TASK_ROOT, common_plan, function_plan
 from firebox.sandbox.spares import SparePool
 from firebox.sandbox.zygotes import Zygote, ZygoteInfo
@@ -55,6 +56,7 @@ class NamespaceSettings:
     uid_count: int = 100_000
     hostname: str = "firebox"
     spares_per_zygote: int = 2  # processes forked and placed in control groups ahead of cold starts
+    ready_copies: int = 1  # restored copies of each SnapStart template made ahead of the restores needing them
 
 
 def unavailable_reason() -> str | None:
@@ -92,8 +94,10 @@ class NamespaceSandbox(SandboxHandles):
         pid: int,
         scratch: Path | None,
         network: asyncio.subprocess.Process | None,
+        copies: CopyPool | None = None,
     ) -> None:
         super().__init__(spec, output_fd, api)
+        self.copies = copies  # a SnapStart template's restored copies
         self._cgroup = cgroup
         self._report = report
         # Signals go through a pidfd: once the zygote has reaped the sandbox its pid may belong to anyone.
@@ -144,6 +148,8 @@ class NamespaceSandbox(SandboxHandles):
 
     def initialised(self) -> None:
         self._cgroup.limit_cpus(lambda_cpus(self._spec.memory_mb, os.cpu_count() or 1))
+        if self.copies is not None:  # a template at its snapshot point: a first copy is made ahead
+            self.copies.refill()
 
     def freeze(self) -> bool:
         return self._cgroup.freeze(wait=False)
@@ -152,6 +158,8 @@ class NamespaceSandbox(SandboxHandles):
         return self._cgroup.thaw()
 
     async def destroy(self) -> None:
+        if self.copies is not None:
+            await self.copies.close()
         self.kill()
         try:
             async with asyncio.timeout(_DESTROY_DEADLINE_S):
@@ -301,58 +309,29 @@ class NamespaceBackend:
             await _release(cgroup)
             shutil.rmtree(scratch, ignore_errors=True)
             raise
-        return NamespaceSandbox(spec, cgroup, report, output_read, api, pid, scratch, network)
+        sandbox = NamespaceSandbox(spec, cgroup, report, output_read, api, pid, scratch, network)
+        if spec.template:
+            sandbox.copies = CopyPool(
+                sandbox.ask_for_copy,
+                self._cgroups,
+                memory_bytes,
+                spec.max_processes,
+                release=_release,
+                ahead=self._settings.ready_copies,
+            )
+        return sandbox
 
     async def restore(self, template: Sandbox, spec: SandboxSpec) -> NamespaceSandbox:
-        if not isinstance(template, NamespaceSandbox):
-            raise SandboxStartFailed("a restore needs a template started by the namespace backend")
-        cgroup = self._cgroups.create(spec.sandbox_id, spec.memory_mb * 1024 * 1024, spec.max_processes, INIT_CPUS)
-        output_read, output_write = os.pipe()
-        os.set_blocking(output_read, False)
-        report, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        report.setblocking(False)
-        report.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)  # the copy's pid, from the kernel
+        copies = template.copies if isinstance(template, NamespaceSandbox) else None
+        if copies is None:
+            raise SandboxStartFailed("a restore needs a SnapStart template started by the namespace backend")
+        copy = await copies.take()
         try:
-            try:
-                template.ask_for_copy(output_write, theirs.fileno())
-            except OSError as exc:
-                raise SandboxStartFailed(f"the SnapStart template is gone: {exc}") from exc
-            finally:
-                os.close(output_write)
-                theirs.close()
-            pid, api = await self._await_restore(report, cgroup, spec)
-        except BaseException:
-            report.close()
-            os.close(output_read)
-            await _release(cgroup)
-            raise
-        return NamespaceSandbox(spec, cgroup, report, output_read, api, pid, None, None)
-
-    @staticmethod
-    async def _await_restore(
-        report: socket.socket, cgroup: SandboxCgroup, spec: SandboxSpec
-    ) -> tuple[int, socket.socket]:
-        """Place the copy in its control groups as soon as it says it exists, then take its Runtime API socket."""
-        pid: int | None = None
-        try:
-            async with asyncio.timeout(_START_DEADLINE_S):
-                while True:
-                    message, fds, sender = await messages.receive_with_sender(report)
-                    if "error" in message:
-                        raise SandboxStartFailed(f"the SnapStart copy could not be set up: {message['error']}")
-                    if message.get("restored") and pid is None and sender:
-                        pid = sender
-                        cgroup.add(pid)
-                        # What differs between copies: the log stream and credentials the worker chose.
-                        messages.send(report, {"placed": True, "env": dict(spec.env)})
-                    elif message.get("api") and fds and pid is not None:
-                        api = socket.socket(fileno=fds[0])
-                        api.setblocking(False)
-                        return pid, api
-                    for fd in fds:
-                        os.close(fd)
-        except (TimeoutError, messages.ChannelClosed, OSError) as exc:
-            raise SandboxStartFailed(f"the SnapStart copy did not start: {exc}") from exc
+            copy.go(spec.env)
+        except OSError as exc:
+            await copy.discard(_release)
+            raise SandboxStartFailed(f"the SnapStart copy ended before it could go on: {exc}") from exc
+        return NamespaceSandbox(spec, copy.cgroup, copy.report, copy.output_fd, copy.api, copy.pid, None, None)
 
     @staticmethod
     async def _await_start(report: socket.socket) -> tuple[int, socket.socket]:

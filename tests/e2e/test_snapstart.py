@@ -49,6 +49,7 @@ register_after_restore(restored, "second", suffix="?")
 
 
 def handler(event, context):
+    time.sleep(event.get("hold", 0))  # keeps this environment busy, so a concurrent call needs another
     if event.get("write"):
         with open("/tmp/" + event["write"], "w") as f:
             f.write("x")
@@ -141,7 +142,7 @@ def test_each_restored_copy_is_its_own_environment(
     results: list[Any] = []
 
     def call(marker: str) -> None:
-        results.append(_invoke(lambda_client, function_name, version, {"write": marker})[0])
+        results.append(_invoke(lambda_client, function_name, version, {"write": marker, "hold": 1.0})[0])
 
     threads = [threading.Thread(target=call, args=(f"copy-{i}",)) for i in range(2)]
     for thread in threads:

@@ -115,9 +115,7 @@ class Template:
             # The worker reads this copy's host pid off the message's credentials and puts it in its control
             # groups before it goes on: what it allocates from here on is its own.
             send(report, {"restored": True})
-            placed = json.loads(report.recv(MAX_MESSAGE) or b"{}")
-            if not placed.get("placed"):
-                raise OSError("the worker did not place the restored copy")
+            _expect(report, "placed")
             # This PID namespace's own /proc, and a /tmp of this copy's own holding what INIT left in the
             # template's (a snapshot keeps the disk as well as the memory).
             linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
@@ -128,15 +126,25 @@ class Template:
                 _fbz_seccomp.install(self._seccomp)
             send(report, {"api": True}, [api.fileno()])
             api.close()
+            # Ready: the worker may keep a copy waiting here, made ahead of the invocation that needs it. What
+            # differs between copies (the log stream, the credentials) comes with the word to go on.
+            go = _expect(report, "go")
             report.close()
             os.dup2(output_fd, 1)
             os.dup2(output_fd, 2)
             os.close(output_fd)
-            os.environ.update(placed.get("env", {}))
+            os.environ.update(go.get("env", {}))
         except BaseException as exc:
             with contextlib.suppress(OSError):
                 send(report, {"error": f"{type(exc).__name__}: {exc}"})
             os._exit(126)
+
+
+def _expect(channel: socket.socket, word: str) -> dict[str, Any]:
+    message = json.loads(channel.recv(MAX_MESSAGE) or b"{}")
+    if not isinstance(message, dict) or not message.get(word):
+        raise OSError(f"the worker did not say {word!r}")
+    return message
 
 
 def _fresh_tmp(size_mb: int) -> None:
