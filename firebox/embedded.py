@@ -33,6 +33,8 @@ from firebox.sandbox import (
     SandboxBackend,
     unavailable_reason,
 )
+from firebox.sandbox.tmp_disks import TmpDisks
+from firebox.sandbox.tmp_disks import unavailable_reason as tmp_disks_unavailable
 from firebox.store import Arns, CodeStore, FunctionRegistry, SqliteStore
 from firebox.worker import CodeCache, Credentials, Runtimes, Worker, WorkerSettings
 
@@ -71,7 +73,16 @@ def _sandbox_backend(settings: Settings, scratch: Path) -> SandboxBackend:
         base_python,
         NamespaceSettings(ready_copies=settings.snapstart_ready_copies),
         template_seccomp=compile_filter(template=True),
+        tmp_disks=_tmp_disks(scratch),
     )
+
+
+def _tmp_disks(scratch: Path) -> TmpDisks | None:
+    reason = tmp_disks_unavailable()
+    if reason is None:
+        return TmpDisks(scratch)
+    log.warning("sandboxes get a memory-backed /tmp, which counts towards their MemorySize: %s", reason)
+    return None
 
 
 def _raise_descriptor_limit() -> None:

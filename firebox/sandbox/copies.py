@@ -14,16 +14,19 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import socket
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from firebox.errors import SandboxStartFailed
 from firebox.sandbox import messages
 from firebox.sandbox.base import INIT_CPUS
 from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup
+from firebox.sandbox.tmp_disks import TmpDisks
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,7 @@ class Copy:
 
     pid: int  # on the host
     cgroup: SandboxCgroup
+    scratch: Path  # its directory on the host (its /tmp image, where /tmp is disk)
     report: socket.socket  # the worker's end of its channel: exits are reported here
     output_fd: int  # read end of its stdout and stderr
     api: socket.socket  # its Runtime API socket, listening in its own network namespace
@@ -49,6 +53,7 @@ class Copy:
         with contextlib.suppress(OSError):
             os.close(self.output_fd)
         await release(self.cgroup)
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 class CopyPool:
@@ -56,20 +61,26 @@ class CopyPool:
 
     def __init__(
         self,
-        ask_template: Callable[[int, int], None],
+        ask_template: Callable[[list[int]], None],
         cgroups: CgroupTree,
         memory_bytes: int,
         max_processes: int,
         *,
         release: Callable[[SandboxCgroup], Awaitable[None]],
         ahead: int,
+        scratch: Path,
+        tmp_disks: TmpDisks | None,
+        tmp_size_mb: int,
     ) -> None:
-        self._ask_template = ask_template  # sends the template the fds of a copy's output pipe and channel
+        self._ask_template = ask_template  # sends the template a copy's output pipe, channel and /tmp mount
         self._cgroups = cgroups
         self._memory_bytes = memory_bytes
         self._max_processes = max_processes
         self._release = release  # kills what is left in a group and removes it
         self._ahead = ahead
+        self._scratch = scratch  # each copy's directory goes here
+        self._tmp_disks = tmp_disks
+        self._tmp_size_mb = tmp_size_mb
         self._ready: deque[Copy] = deque()
         self._filling: asyncio.Task[None] | None = None
 
@@ -101,27 +112,36 @@ class CopyPool:
             self._ready.append(await self._make())
 
     async def _make(self) -> Copy:
-        cgroup = self._cgroups.create(f"copy-{uuid.uuid4().hex}", self._memory_bytes, self._max_processes, INIT_CPUS)
+        copy_id = f"copy-{uuid.uuid4().hex}"
+        scratch = self._scratch / copy_id
+        scratch.mkdir(parents=True)
+        cgroup = self._cgroups.create(copy_id, self._memory_bytes, self._max_processes, INIT_CPUS)
         output_read, output_write = os.pipe()
         os.set_blocking(output_read, False)
         report, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         report.setblocking(False)
         report.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)  # the copy's pid, from the kernel
+        tmp_mount = None
         try:
             try:
-                self._ask_template(output_write, theirs.fileno())
+                if self._tmp_disks is not None:
+                    tmp_mount = await self._tmp_disks.mounted(scratch, self._tmp_size_mb)
+                self._ask_template([output_write, theirs.fileno(), *([tmp_mount] if tmp_mount is not None else [])])
             except OSError as exc:
                 raise SandboxStartFailed(f"the SnapStart template is gone: {exc}") from exc
             finally:
                 os.close(output_write)
                 theirs.close()
+                if tmp_mount is not None:
+                    os.close(tmp_mount)
             pid, api = await _await_ready(report, cgroup)
         except BaseException:
             report.close()
             os.close(output_read)
             await self._release(cgroup)
+            shutil.rmtree(scratch, ignore_errors=True)
             raise
-        return Copy(pid, cgroup, report, output_read, api)
+        return Copy(pid, cgroup, scratch, report, output_read, api)
 
     async def close(self) -> None:
         """Stop making copies and discard the ready ones (copies die with their template anyway)."""

@@ -55,11 +55,14 @@ def common_plan(host_paths: Iterable[str]) -> list[Step]:
     return plan
 
 
-def function_plan(task_root: Path, ephemeral_storage_mb: int, resolver: Path | None) -> list[Step]:
-    """The function's code read-only at /var/task, its private /tmp, and (for outbound access) its resolver."""
+def function_plan(task_root: Path, ephemeral_storage_mb: int, resolver: Path | None, tmp_disk: bool) -> list[Step]:
+    """The function's code read-only at /var/task, its private /tmp (its own disk, sent as a mount, or else a
+    tmpfs), and (for outbound access) its resolver."""
     plan: list[Step] = [
         {"kind": "bind", "path": TASK_ROOT, "source": str(task_root)},
-        {"kind": "tmpfs", "path": "/tmp", "options": f"size={ephemeral_storage_mb}m,mode=1777"},
+        {"kind": "attach", "path": "/tmp"}
+        if tmp_disk
+        else {"kind": "tmpfs", "path": "/tmp", "options": f"size={ephemeral_storage_mb}m,mode=1777"},
     ]
     if resolver is not None:
         plan.append({"kind": "bind", "path": "/etc/resolv.conf", "source": str(resolver), "file": True})

@@ -38,7 +38,8 @@ from firebox.sandbox.base import (
 from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup, lambda_cpus
 from firebox.sandbox.copies import CopyPool
 from firebox.sandbox.mount_plan import TASK_ROOT, common_plan, function_plan
-from firebox.sandbox.spares import SparePool
+from firebox.sandbox.spares import SPARE_TMP_MB, Spare, SparePool
+from firebox.sandbox.tmp_disks import TmpDisks
 from firebox.sandbox.zygotes import Zygote, ZygoteInfo
 
 log = logging.getLogger(__name__)
@@ -142,9 +143,10 @@ class NamespaceSandbox(SandboxHandles):
     def max_memory_used(self) -> int:
         return self._cgroup.peak_memory()
 
-    def ask_for_copy(self, output_fd: int, report_fd: int) -> None:
-        """Have this SnapStart template fork a restored copy (see `zygote/_fbz_snapshot.py`)."""
-        messages.send(self._report, {"op": "restore"}, [output_fd, report_fd])
+    def ask_for_copy(self, fds: list[int]) -> None:
+        """Have this SnapStart template fork a restored copy (see `zygote/_fbz_snapshot.py`), given its output
+        pipe, its channel and (where /tmp is disk) its /tmp mount."""
+        messages.send(self._report, {"op": "restore"}, fds)
 
     def initialised(self) -> None:
         self._cgroup.limit_cpus(lambda_cpus(self._spec.memory_mb, os.cpu_count() or 1))
@@ -193,6 +195,7 @@ class NamespaceBackend:
         settings: NamespaceSettings | None = None,
         *,
         template_seccomp: bytes | None = None,
+        tmp_disks: TmpDisks | None = None,
     ) -> None:
         # Custom runtimes are exec'd from a zygote too (it does the confining): this interpreter's.
         self._custom_runtime_python = custom_runtime_python
@@ -204,7 +207,8 @@ class NamespaceBackend:
         self._settings = settings or NamespaceSettings()
         self._zygotes: dict[str, Zygote] = {}
         self._preparations: dict[str, dict[str, Any]] = {}  # interpreter -> its sandboxes' common preparation
-        self._spares = SparePool(cgroups, scratch, self._settings.spares_per_zygote)
+        self._tmp_disks = tmp_disks  # each sandbox's /tmp on a disk of its own; without, a tmpfs
+        self._spares = SparePool(cgroups, scratch, self._settings.spares_per_zygote, tmp_disks)
         self._starting: dict[str, asyncio.Lock] = {}
         self._uids = itertools.cycle(
             range(self._settings.first_uid, self._settings.first_uid + self._settings.uid_count)
@@ -266,7 +270,7 @@ class NamespaceBackend:
             "id": spec.sandbox_id,
             "spare": spare.spare_id if spare is not None else None,
             "preparation": preparation,
-            "mounts": function_plan(spec.task_root, spec.ephemeral_storage_mb, resolver),
+            "mounts": function_plan(spec.task_root, spec.ephemeral_storage_mb, resolver, self._tmp_disks is not None),
             "uid": uid,
             "gid": uid,
             "inside_id": self._settings.inside_id,
@@ -289,12 +293,17 @@ class NamespaceBackend:
                 "seccomp": self._seccomp,
             }
         network = None
+        tmp_mount = None
         try:
             try:
-                await zygote.spawn(request, [output_write, theirs.fileno()])
+                tmp_mount = await self._tmp_mount(spec, spare, scratch)
+                fds = [output_write, theirs.fileno(), *([tmp_mount] if tmp_mount is not None else [])]
+                await zygote.spawn(request, fds)
             finally:
                 os.close(output_write)
                 theirs.close()
+                if tmp_mount is not None:
+                    os.close(tmp_mount)  # the zygote has its own copy to hand over
                 self._spares.refill(zygote, common)
             pid, api = await self._await_start(report)
             if spec.network is Network.OUTBOUND:
@@ -318,8 +327,21 @@ class NamespaceBackend:
                 spec.max_processes,
                 release=_release,
                 ahead=self._settings.ready_copies,
+                scratch=self._scratch,
+                tmp_disks=self._tmp_disks,
+                tmp_size_mb=spec.ephemeral_storage_mb,
             )
         return sandbox
+
+    async def _tmp_mount(self, spec: SandboxSpec, spare: Spare | None, scratch: Path) -> int | None:
+        """The sandbox's /tmp disk, mounted (None where /tmp is a tmpfs): the spare's, when it has the size."""
+        if self._tmp_disks is None:
+            return None
+        if spare is not None and spare.tmp_mount is not None and spec.ephemeral_storage_mb == SPARE_TMP_MB:
+            return spare.tmp_mount
+        if spare is not None:
+            spare.release_tmp()
+        return await self._tmp_disks.mounted(scratch, spec.ephemeral_storage_mb)
 
     async def restore(self, template: Sandbox, spec: SandboxSpec) -> NamespaceSandbox:
         copies = template.copies if isinstance(template, NamespaceSandbox) else None
@@ -331,7 +353,7 @@ class NamespaceBackend:
         except OSError as exc:
             await copy.discard(_release)
             raise SandboxStartFailed(f"the SnapStart copy ended before it could go on: {exc}") from exc
-        return NamespaceSandbox(spec, copy.cgroup, copy.report, copy.output_fd, copy.api, copy.pid, None, None)
+        return NamespaceSandbox(spec, copy.cgroup, copy.report, copy.output_fd, copy.api, copy.pid, copy.scratch, None)
 
     @staticmethod
     async def _await_start(report: socket.socket) -> tuple[int, socket.socket]:

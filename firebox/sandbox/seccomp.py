@@ -85,10 +85,10 @@ _CLONE_NAMESPACE_FLAGS = {
 # Packet sockets read and forge raw frames on the sandbox's interfaces; every other family stays open.
 _REFUSED_SOCKET_FAMILIES = {"AF_PACKET": 17}
 
-# What a SnapStart template may still do while its INIT runs: each restored copy makes its own namespaces and
-# mounts its own /proc and /tmp, and a filter, once loaded, can only be narrowed. The copies load the full filter
-# on top of this one before the runtime goes on.
-_TEMPLATE_ALLOWED = ("mount", "unshare")
+# What a SnapStart template may still do while its INIT runs: each restored copy makes its own namespaces, mounts
+# its own /proc and attaches its own /tmp (a mount the worker sends it), and a filter, once loaded, can only be
+# narrowed. The copies load the full filter on top of this one before the runtime goes on.
+_TEMPLATE_ALLOWED = ("mount", "move_mount", "unshare")
 
 _EPERM = pyseccomp.ERRNO(errno.EPERM)
 _LOW_32_BITS = 0xFFFFFFFF

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import uuid
 from collections import deque
@@ -20,6 +21,7 @@ from typing import Any
 from firebox.errors import SandboxStartFailed
 from firebox.sandbox.base import INIT_CPUS
 from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup
+from firebox.sandbox.tmp_disks import TmpDisks
 from firebox.sandbox.zygotes import Zygote
 
 log = logging.getLogger(__name__)
@@ -30,17 +32,27 @@ _SPARE_MEMORY_BYTES = 10240 * 1024 * 1024
 _SPARE_PROCESSES = 1024
 
 
+# The /tmp a spare has mounted ahead: AWS's default size, which most functions keep.
+SPARE_TMP_MB = 512
+
+
 @dataclass(frozen=True, slots=True)
 class Spare:
     spare_id: str
     cgroup: SandboxCgroup
     scratch: Path  # its directory on the host (the mount point of its root is in it)
     preparation: dict[str, Any]  # what it was prepared with: a sandbox made from it is given the same
+    tmp_mount: int | None  # a /tmp of SPARE_TMP_MB made ahead (a mount's descriptor), where /tmp is disk
+
+    def release_tmp(self) -> None:
+        if self.tmp_mount is not None:
+            os.close(self.tmp_mount)
 
 
 class SparePool:
-    def __init__(self, cgroups: CgroupTree, scratch: Path, per_zygote: int) -> None:
+    def __init__(self, cgroups: CgroupTree, scratch: Path, per_zygote: int, tmp_disks: TmpDisks | None) -> None:
         self._cgroups = cgroups
+        self._tmp_disks = tmp_disks
         self._scratch = scratch
         self._per_zygote = per_zygote
         self._spares: dict[Zygote, deque[Spare]] = {}
@@ -70,15 +82,20 @@ class SparePool:
                 "root": str(scratch / "root"),
                 "cgroup_procs": [str(p) for p in cgroup.procs_files()],
             }
+            tmp_mount = None
             try:
+                if self._tmp_disks is not None:
+                    tmp_mount = await self._tmp_disks.mounted(scratch, SPARE_TMP_MB)
                 await zygote.spawn({"op": "spare", "id": spare_id, **preparation}, [])
             except SandboxStartFailed as exc:
                 log.warning("could not prepare a spare sandbox: %s", exc.message)
+                if tmp_mount is not None:
+                    os.close(tmp_mount)
                 cgroup.kill_all()
                 cgroup.remove()
                 shutil.rmtree(scratch, ignore_errors=True)
                 return
-            spares.append(Spare(spare_id, cgroup, scratch, preparation))
+            spares.append(Spare(spare_id, cgroup, scratch, preparation, tmp_mount))
 
     async def close(self) -> None:
         """Stop filling and release every spare's control groups (the spares die with their zygote)."""
@@ -88,6 +105,7 @@ class SparePool:
                 await task
         for spares in self._spares.values():
             for spare in spares:
+                spare.release_tmp()
                 spare.cgroup.kill_all()
                 while not spare.cgroup.remove():
                     await asyncio.sleep(0.01)

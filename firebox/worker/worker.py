@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from firebox.errors import EnvironmentGone, ResourceConflict, SandboxStartFailed, SnapshotNotReady
+from firebox.errors import EnvironmentGone, ResourceConflict, RestoreFailed, SandboxStartFailed, SnapshotNotReady
 from firebox.observability import LogStore
 from firebox.runtime import PYTHON_BOOTSTRAP
 from firebox.sandbox import Network, SandboxBackend, SandboxSpec
@@ -110,6 +110,9 @@ class Worker:
         try:
             await self._start_sandbox(env, template)
         except SandboxStartFailed as exc:
+            if template is not None:
+                await self._destroy(env)
+                raise RestoreFailed(f"Lambda could not restore the snapshot: {exc.message}") from exc
             env.fail_to_start("Runtime.InvalidEntrypoint", f"Error: {exc.message}")
         except BaseException:
             self._environments.pop(env.env_id, None)

@@ -38,7 +38,7 @@ def _make_target(path: str, is_file: bool) -> None:
         os.makedirs(path, exist_ok=True)
 
 
-def _carry_out(step: dict[str, Any], root: str) -> None:
+def _carry_out(step: dict[str, Any], root: str, attachable: dict[str, int]) -> None:
     kind = step["kind"]
     target = root + step["path"]
     if kind == "dir":
@@ -59,6 +59,9 @@ def _carry_out(step: dict[str, Any], root: str) -> None:
     elif kind == "tmpfs":
         _make_target(target, False)
         linux.mount("tmpfs", target, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, step["options"])
+    elif kind == "attach":  # a file system the worker mounted for this sandbox, sent as a descriptor
+        _make_target(target, False)
+        linux.move_mount(attachable[step["path"]], target)
     elif kind == "proc":
         _make_target(target, False)
         linux.mount("proc", target, "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
@@ -72,13 +75,14 @@ def build_root(root: str, plan: list[dict[str, Any]]) -> None:
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)  # nothing we mount leaks to the host
     linux.mount("tmpfs", root, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, _ROOT_OPTIONS)
     for step in plan:
-        _carry_out(step, root)
+        _carry_out(step, root, {})
 
 
-def enter_root(root: str, plan: list[dict[str, Any]]) -> None:
-    """Add the function's own part of the filesystem (its code, its /tmp) and make the root `/`, read-only."""
+def enter_root(root: str, plan: list[dict[str, Any]], attachable: dict[str, int]) -> None:
+    """Add the function's own part of the filesystem (its code, its /tmp) and make the root `/`, read-only.
+    `attachable` holds the descriptors of mounts the plan attaches, by path."""
     for step in plan:
-        _carry_out(step, root)
+        _carry_out(step, root, attachable)
     os.chdir(root)
     # pivot_root(".", "."): the old root ends up stacked under the new one, and is detached right away.
     linux.pivot_root(".", ".")

@@ -41,6 +41,9 @@ _SYSCALLS = {  # numbers differ per architecture
     "x86_64": {"pivot_root": 155, "capset": 126},
     "aarch64": {"pivot_root": 41, "capset": 91},
 }
+_MOVE_MOUNT = 429  # numbered alike on every architecture, as all calls from 424 on are
+_MOVE_MOUNT_F_EMPTY_PATH = 0x4
+_AT_FDCWD = -100
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _SIOCGIFFLAGS = 0x8913
 _SIOCSIFFLAGS = 0x8914
@@ -74,6 +77,13 @@ def setns(fd: int, nstype: int) -> None:
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     _check(_libc.mount(_path(source), _path(target), _path(fstype), flags, _path(data)), f"mount {target}")
+
+
+def move_mount(mount_fd: int, target: str) -> None:
+    """Attach a detached mount (a descriptor from fsmount or open_tree) at `target`."""
+    _check(
+        _libc.syscall(_MOVE_MOUNT, mount_fd, b"", _AT_FDCWD, target.encode(), _MOVE_MOUNT_F_EMPTY_PATH), "move_mount"
+    )
 
 
 def umount(target: str, flags: int = 0) -> None:

@@ -105,9 +105,10 @@ class _Zygote:
                 self._exits.close_in_child()
                 api = _prepare(preparation)
                 message, fds, _, _ = socket.recv_fds(theirs, MAX_MESSAGE, MAX_FDS)
-                if message and len(fds) == 2:
+                if message and len(fds) in (2, 3):
                     theirs.close()
-                    _sandbox(json.loads(message), api, fds[0], socket.socket(fileno=fds[1]))
+                    tmp_mount = fds[2] if len(fds) == 3 else None
+                    _sandbox(json.loads(message), api, fds[0], socket.socket(fileno=fds[1]), tmp_mount)
             finally:
                 os._exit(126)
         theirs.close()
@@ -140,6 +141,8 @@ class _Zygote:
         finally:
             channel.close()
             os.close(fds[0])
+            for fd in fds[2:]:
+                os.close(fd)
         self._exits.watch(pid, report)
         send(self._control, {"id": request["id"], "pid": pid})
         send(report, {"pid": pid})
@@ -172,7 +175,9 @@ def _prepare(preparation: dict[str, Any]) -> socket.socket:
     return api
 
 
-def _sandbox(request: dict[str, Any], api: socket.socket, output_fd: int, report: socket.socket) -> None:
+def _sandbox(
+    request: dict[str, Any], api: socket.socket, output_fd: int, report: socket.socket, tmp_mount: int | None
+) -> None:
     """Become the function's environment: its code and /tmp, its identity and limits, then its runtime.
 
     A SnapStart template (request "template") keeps `report` as the channel its restores are asked on, and
@@ -184,7 +189,11 @@ def _sandbox(request: dict[str, Any], api: socket.socket, output_fd: int, report
         # The worker attaches outbound access from outside; the function must find it in place.
         if request.get("wait_for_network") and json.loads(report.recv(MAX_MESSAGE) or b"{}").get("network") != "ready":
             raise OSError("the worker did not attach the network")
-        confine.enter_root(request["preparation"]["root"], request["mounts"])
+        confine.enter_root(
+            request["preparation"]["root"], request["mounts"], {"/tmp": tmp_mount} if tmp_mount is not None else {}
+        )
+        if tmp_mount is not None:
+            os.close(tmp_mount)
         os.dup2(output_fd, 1)
         os.dup2(output_fd, 2)
         os.close(output_fd)

@@ -59,24 +59,25 @@ class Template:
                 message, fds, _, _ = socket.recv_fds(self._control, MAX_MESSAGE, MAX_FDS)
                 if not message:
                     os._exit(0)
-                if len(fds) != 2:
+                if len(fds) not in (2, 3):
                     for fd in fds:
                         os.close(fd)
                     continue
-                if self._restore(fds[0], socket.socket(fileno=fds[1]), exits):
+                tmp_mount = fds[2] if len(fds) == 3 else None
+                if self._restore(fds[0], socket.socket(fileno=fds[1]), tmp_mount, exits):
                     # The restored copy: what the template served with is not its business.
                     selector.close()
                     exits.close_in_child()
                     return
 
-    def _restore(self, output_fd: int, report: socket.socket, exits: ChildExits) -> bool:
+    def _restore(self, output_fd: int, report: socket.socket, tmp_mount: int | None, exits: ChildExits) -> bool:
         """Fork a copy; True in the copy (once it is ready), False in the template."""
         pid_read, pid_write = os.pipe()
         try:
             helper = os.fork()
         except OSError as exc:
             send(report, {"error": f"{type(exc).__name__}: {exc}"})
-            for fd in (pid_read, pid_write, output_fd):
+            for fd in (pid_read, pid_write, output_fd, *([tmp_mount] if tmp_mount is not None else [])):
                 os.close(fd)
             report.close()
             return False
@@ -93,10 +94,12 @@ class Template:
                 os.write(pid_write, _PID.pack(copy))
                 os._exit(0)
             os.close(pid_write)
-            self._become_copy(output_fd, report)
+            self._become_copy(output_fd, report, tmp_mount)
             return True
         os.close(pid_write)
         os.close(output_fd)
+        if tmp_mount is not None:
+            os.close(tmp_mount)
         with os.fdopen(pid_read, "rb") as pid_pipe:
             answer = pid_pipe.read(_PID.size)
         with contextlib.suppress(ChildProcessError):
@@ -107,7 +110,7 @@ class Template:
             report.close()  # the helper failed and said why on the channel
         return False
 
-    def _become_copy(self, output_fd: int, report: socket.socket) -> None:
+    def _become_copy(self, output_fd: int, report: socket.socket, tmp_mount: int | None) -> None:
         try:
             # No parent-death signal here: this copy's parent, the helper, is gone at once. The copy dies with
             # the template all the same, as a process in a PID namespace nested in the template's.
@@ -119,7 +122,7 @@ class Template:
             # This PID namespace's own /proc, and a /tmp of this copy's own holding what INIT left in the
             # template's (a snapshot keeps the disk as well as the memory).
             linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
-            _fresh_tmp(self._storage_mb)
+            _fresh_tmp(self._storage_mb, tmp_mount)
             api = confine.listen_for_runtime_api(self._api_port)
             linux.drop_capabilities()
             if self._seccomp:
@@ -147,14 +150,23 @@ def _expect(channel: socket.socket, word: str) -> dict[str, Any]:
     return message
 
 
-def _fresh_tmp(size_mb: int) -> None:
+def _fresh_tmp(size_mb: int, tmp_mount: int | None) -> None:
+    """Mount the copy's own /tmp over the template's: the disk the worker sent, or else a tmpfs."""
     template_tmp = os.open("/tmp", os.O_RDONLY | os.O_DIRECTORY)
     try:
         left_by_init = os.listdir(template_tmp)
-        linux.mount("tmpfs", "/tmp", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, f"size={size_mb}m,mode=1777")
-        if left_by_init:
+        if tmp_mount is not None:
+            linux.move_mount(tmp_mount, "/tmp")
+            os.close(tmp_mount)
+        else:
+            linux.mount("tmpfs", "/tmp", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, f"size={size_mb}m,mode=1777")
+        for name in left_by_init:  # entry by entry: /tmp itself belongs to the host, its metadata stays
             import shutil  # only when INIT wrote to /tmp, which few functions do
 
-            shutil.copytree(f"/proc/self/fd/{template_tmp}", "/tmp", symlinks=True, dirs_exist_ok=True)
+            source = f"/proc/self/fd/{template_tmp}/{name}"
+            if os.path.isdir(source) and not os.path.islink(source):
+                shutil.copytree(source, f"/tmp/{name}", symlinks=True)
+            else:
+                shutil.copy2(source, f"/tmp/{name}", follow_symlinks=False)
     finally:
         os.close(template_tmp)

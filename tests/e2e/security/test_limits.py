@@ -158,14 +158,16 @@ def test_memory_limit_kills_the_invocation_and_the_next_one_works(
 def test_tmp_fills_up_at_its_ephemeral_storage_size(
     deploy: Callable[..., str], lambda_client: Any, server: FireboxServer
 ) -> None:
-    name = deploy(FILL_TMP, MemorySize=1024, EphemeralStorage={"Size": 512}, Timeout=30)
+    """/tmp is disk, as on AWS: a 128 MB function fills its 512 MB /tmp up to ENOSPC without running out of
+    memory, and what it deletes is given back to the host."""
+    name = deploy(FILL_TMP, MemorySize=128, EphemeralStorage={"Size": 512}, Timeout=60)
     free_before = shutil.disk_usage(server.data_dir).free
     outcome = invoke(lambda_client, name, {"give_up_mb": 1024})
     free_after = shutil.disk_usage(server.data_dir).free
     assert outcome.function_error is None, outcome
     assert outcome.payload["errno"] == errno.ENOSPC, outcome.payload
     assert 400 * MIB <= outcome.payload["size"] <= 512 * MIB, outcome.payload
-    assert free_before - free_after <= 512 * MIB + 64 * MIB, "the host's disk paid for the sandbox's /tmp"
+    assert free_before - free_after <= 64 * MIB, "the deleted file's space did not go back to the host"
 
 
 def test_fork_bomb_is_contained_and_leaves_nothing_behind(
