@@ -20,6 +20,8 @@ class Settings:
     # SnapStart: restored copies of each snapshot kept ready ahead of the restores that need them (0: each
     # restore forks its copy on demand; each ready copy costs its few MB of private memory while it waits)
     snapstart_ready_copies: int = 1
+    # Modules each zygote imports ahead of every cold start, where the function's interpreter has them
+    preload: tuple[str, ...] = ("boto3",)
 
     @property
     def endpoint(self) -> str:

@@ -71,7 +71,7 @@ def _sandbox_backend(settings: Settings, scratch: Path) -> SandboxBackend:
         cgroups,
         compile_filter(),
         base_python,
-        NamespaceSettings(ready_copies=settings.snapstart_ready_copies),
+        NamespaceSettings(preload=settings.preload, ready_copies=settings.snapstart_ready_copies),
         template_seccomp=compile_filter(template=True),
         tmp_disks=_tmp_disks(scratch),
     )

@@ -74,6 +74,12 @@ def _run(settings: Settings) -> None:
     help="Restored copies of each SnapStart snapshot kept ready for the next cold starts.",
 )
 @click.option(
+    "--preload",
+    default=",".join(_DEFAULTS.preload),
+    show_default=True,
+    help="Modules (comma-separated) each zygote imports ahead of cold starts, where installed; '' for none.",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 def serve(
@@ -85,6 +91,7 @@ def serve(
     keep_alive: float,
     backend: str,
     snapstart_ready_copies: int,
+    preload: str,
     log_level: str,
 ) -> None:
     """Run Firebox: the Lambda API, workers and sandboxes, in this process."""
@@ -102,5 +109,6 @@ def serve(
         keep_alive_s=keep_alive,
         backend=backend,
         snapstart_ready_copies=snapstart_ready_copies,
+        preload=tuple(name.strip() for name in preload.split(",") if name.strip()),
     )
     _run(settings)

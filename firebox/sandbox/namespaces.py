@@ -50,7 +50,7 @@ _DESTROY_DEADLINE_S = 5.0
 
 @dataclass(frozen=True, slots=True)
 class NamespaceSettings:
-    preload: tuple[str, ...] = ("boto3",)  # imported by each zygote ahead of every cold start, if installed
+    preload: tuple[str, ...] = ()  # imported by each zygote ahead of every cold start, where installed
     api_port: int = 9001  # where the Runtime API listens inside each sandbox
     inside_id: int = 993  # the uid and gid a function sees (as on AWS)
     first_uid: int = 500_000  # host uids handed out to sandboxes, one each, from here

@@ -8,6 +8,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,6 +65,23 @@ def handler(event, context):
         "log_stream": context.log_stream_name,
     }
 """
+
+
+def _publish_snap_function(client: Any, name: str) -> str:
+    """On a server of the test's own: create `name` (HOOKED, SnapStart on) and publish it; its version."""
+    try:
+        client.create_function(
+            FunctionName=name,
+            Runtime=RUNTIME,
+            Role="arn:aws:iam::000000000000:role/firebox-test",
+            Handler="app.handler",
+            Code={"ZipFile": make_zip({"app.py": HOOKED})},
+            SnapStart=SNAP_START,
+        )
+    except client.exceptions.InvalidParameterValueException as exc:
+        pytest.skip(str(exc))
+    version: str = client.publish_version(FunctionName=name)["Version"]
+    return version
 
 
 def _wait_state(lambda_client: Any, name: str, version: str, timeout_s: float = 60.0) -> dict[str, Any]:
@@ -214,18 +232,7 @@ def test_snapstart_is_refused_where_aws_refuses_it(
 def test_snapshots_are_made_again_after_a_restart(start_server: Callable[..., Any]) -> None:
     server = start_server()
     client = server.client()
-    try:
-        client.create_function(
-            FunctionName="snap-restart",
-            Runtime=RUNTIME,
-            Role="arn:aws:iam::000000000000:role/firebox-test",
-            Handler="app.handler",
-            Code={"ZipFile": make_zip({"app.py": HOOKED})},
-            SnapStart=SNAP_START,
-        )
-    except client.exceptions.InvalidParameterValueException as exc:
-        pytest.skip(str(exc))
-    version = client.publish_version(FunctionName="snap-restart")["Version"]
+    version = _publish_snap_function(client, "snap-restart")
     assert _wait_state(client, "snap-restart", version)["State"] == "Active"
     data_dir, port = server.data_dir, server.port
     server.stop()
@@ -301,3 +308,54 @@ def test_a_restored_copy_has_its_own_memory_limit(
     # The template survived its copy's death: the next cold start is a restore again.
     again, tail = _invoke(lambda_client, function_name, version, {"mb": 1})
     assert again == 1 and "Restore Duration" in tail
+
+
+def _sandbox_uids_below(server_pid: int) -> int:
+    """How many processes below the server run as a sandbox's uid (500000 and up on the host)."""
+    children: dict[int, list[int]] = {}
+    uids: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            uids[int(entry.name)] = entry.stat().st_uid
+        except OSError:
+            continue
+        children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
+    below, pending = [], [server_pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            below.append(child)
+            pending.append(child)
+    return sum(1 for pid in below if uids.get(pid, 0) >= 500_000)
+
+
+def test_deleting_a_version_ends_its_template_and_copies(start_server: Callable[..., Any]) -> None:
+    server = start_server("--snapstart-ready-copies", "1")
+    assert server.process is not None
+    server_pid = server.process.pid
+    client = server.client()
+    version = _publish_snap_function(client, "snap-delete")
+    assert _wait_state(client, "snap-delete", version)["State"] == "Active"
+    _invoke(client, "snap-delete", version)
+    deadline = time.monotonic() + 10
+    while _sandbox_uids_below(server_pid) < 3 and time.monotonic() < deadline:  # template, copy, ready copy
+        time.sleep(0.05)
+    assert _sandbox_uids_below(server_pid) >= 3
+    client.delete_function(FunctionName="snap-delete")
+    deadline = time.monotonic() + 15
+    while _sandbox_uids_below(server_pid) > 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _sandbox_uids_below(server_pid) == 0
+
+
+def test_the_process_backend_fails_snapstart_versions_with_the_reason(start_server: Callable[..., Any]) -> None:
+    client = start_server("--sandbox", "process").client()
+    version = _publish_snap_function(client, "snap-process")
+    config = _wait_state(client, "snap-process", version)
+    assert config["State"] == "Failed"
+    assert config["StateReasonCode"] == "InternalError"
+    assert "namespace sandbox backend" in config["StateReason"]
+    # $LATEST runs as usual, INIT and all.
+    assert "Init Duration" in _invoke(client, "snap-process", "$LATEST")[1]
