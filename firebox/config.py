@@ -16,7 +16,9 @@ class Settings:
     keep_alive_s: float = 300.0  # how long an idle execution environment stays warm
     backend: str = "namespaces"  # or "process": no isolation, for development where namespaces cannot run
     log_budget_bytes: int = 4 * 1024 * 1024  # log output one invocation may write; the rest is dropped
-    account_concurrency: int = 1000
+    account_concurrency: int = 1000  # invocations in flight at once, over all functions (Lambda's default)
+    scaling_environments: int = 1000  # new environments one function may start per scaling window (Lambda's)
+    scaling_window_s: float = 10.0
     # SnapStart: restored copies of each snapshot kept ready ahead of the restores that need them (0: each
     # restore forks its copy on demand; each ready copy costs its few MB of private memory while it waits)
     snapstart_ready_copies: int = 1

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from firebox.assignment import Assignment
+from firebox.assignment import Assignment, Concurrency, ScalingLimit
 from firebox.config import Settings
 from firebox.frontend import Frontend, LambdaApi
 from firebox.observability import LogStore
@@ -118,7 +118,12 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             log_budget_bytes=settings.log_budget_bytes,
         ),
     )
-    assignment = Assignment(Placement([worker]), keep_alive_s=settings.keep_alive_s)
+    assignment = Assignment(
+        Placement([worker]),
+        keep_alive_s=settings.keep_alive_s,
+        concurrency=Concurrency(settings.account_concurrency),
+        scaling=ScalingLimit(settings.scaling_environments, settings.scaling_window_s),
+    )
     arns = Arns(settings.region, settings.account_id)
     registry = FunctionRegistry(state, arns)
     frontend = Frontend(
@@ -128,7 +133,6 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         runtimes=runtimes,
         assignment=assignment,
         log_store=log_store,
-        account_concurrency=settings.account_concurrency,
     )
     runner = web.AppRunner(LambdaApi(frontend).application(), handle_signals=False)
     try:
@@ -139,6 +143,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             services.create_task(assignment.run(assignment_ready), name="assignment")
             await worker_ready.wait()
             await assignment_ready.wait()
+            for function, reserved in (await registry.reserved_concurrency()).items():
+                assignment.concurrency.reserve(function, reserved)
             # Snapshots live in memory: the SnapStart versions get theirs again (Pending until made).
             for config in await registry.all_published_versions():
                 if config.restores_from_snapshot:

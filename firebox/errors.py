@@ -16,7 +16,8 @@ builds an AWS error body. A handler's own exception is not a platform error: it 
     │   ├── ResourceNotFound             function, version or alias does not exist
     │   ├── ResourceConflict             it exists already, or is in use
     │   ├── RevisionMismatch             a stale RevisionId or CodeSha256
-    │   └── SnapshotNotReady             a SnapStart version whose snapshot is still being made
+    │   ├── SnapshotNotReady             a SnapStart version whose snapshot is still being made
+    │   └── Throttled                    over a concurrency or scaling limit: try again later
     ├── RestoreFailed                    a SnapStart copy could not go on: an after-restore hook failed
     │   └── RestoreTimedOut              or the restore took longer than its limit
     └── PlatformFailure                  Firebox itself could not do the work
@@ -81,6 +82,15 @@ class RevisionMismatch(RequestRejected):
 
 class SnapshotNotReady(RequestRejected):
     pass
+
+
+class Throttled(RequestRejected):
+    """`reason` is one of Lambda's ThrottleReason values; the caller may retry after `retry_after_s`."""
+
+    def __init__(self, reason: str, retry_after_s: int = 1) -> None:
+        super().__init__("Rate Exceeded.")
+        self.reason = reason
+        self.retry_after_s = retry_after_s
 
 
 class RestoreFailed(FireboxError):

@@ -18,6 +18,7 @@ import boto3
 from botocore.config import Config
 
 FIREBOX = Path(sys.executable).with_name("firebox")
+SANDBOX_FIRST_UID = 500_000  # the namespace backend's first host uid for sandboxes
 CREDENTIALS = {"aws_access_key_id": "AKIDFIREBOXTEST", "aws_secret_access_key": "firebox-test-secret"}
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
@@ -96,6 +97,28 @@ class FireboxServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def sandbox_processes(self) -> int:
+        """How many processes below this server run as a sandbox's host uid (500000 and up): environments
+        and what they started, SnapStart templates and their copies; not zygotes or spares not yet given."""
+        assert self.process is not None
+        children: dict[int, list[int]] = {}
+        uids: dict[int, int] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                uids[int(entry.name)] = entry.stat().st_uid
+            except OSError:
+                continue
+            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
+        below, pending = [], [self.process.pid]
+        while pending:
+            for child in children.get(pending.pop(), []):
+                below.append(child)
+                pending.append(child)
+        return sum(1 for pid in below if uids.get(pid, 0) >= SANDBOX_FIRST_UID)
 
     def client(self, service: str = "lambda", **config: Any) -> Any:
         return boto3.client(

@@ -3,7 +3,9 @@
 Environments are keyed by what they run (function, version, and the revision of its configuration), so
 an update of $LATEST sends new invocations to new environments while in-flight ones finish on the old.
 Idle environments wait in a stack per key: the most recently used is reused first, which leaves the
-others idle long enough to be reaped after the keep-alive.
+others idle long enough to be reaped after the keep-alive. Every invocation holds a slot of its function's
+concurrency while it runs, and new environments come within the function's scaling rate
+(`concurrency.py`).
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from firebox.assignment.concurrency import Concurrency, ScalingLimit, ScalingRate, rate_throttle
 from firebox.errors import EnvironmentGone, PlatformFailure
 from firebox.placement import Placement
 from firebox.store import FunctionConfig
 from firebox.worker import PENDING, Invocation, InvocationResult, SnapshotState, SnapshotStatus, Worker
 
 _ATTEMPTS = 3  # an environment that ended while idle costs a retry on a fresh one, not an error
+QUEUE_LIMIT_S = 1.0  # how long an invocation over the scaling rate waits for an environment before a 429
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +40,23 @@ class _Lease:
 
 
 class Assignment:
-    def __init__(self, placement: Placement, keep_alive_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        placement: Placement,
+        keep_alive_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        concurrency: Concurrency | None = None,
+        scaling: ScalingLimit | None = None,
+    ) -> None:
         self._placement = placement
         self._keep_alive_s = keep_alive_s
         self._clock = clock
+        self.concurrency = concurrency or Concurrency(account_limit=1000)
+        self._scaling = ScalingRate(scaling or ScalingLimit(), clock)
         self._idle: dict[_EnvKey, deque[tuple[_Lease, float]]] = {}
+        # Invocations waiting for an environment of a key to come free (over the scaling rate), oldest first.
+        self._waiting: dict[_EnvKey, deque[asyncio.Future[None]]] = {}
         self._tasks: asyncio.TaskGroup | None = None
 
     async def run(self, ready: asyncio.Event) -> None:
@@ -50,17 +66,56 @@ class Assignment:
             ready.set()
 
     async def invoke(self, config: FunctionConfig, invocation: Invocation) -> InvocationResult:
+        """Run `invocation` on an environment of `config`; Throttled over a concurrency or scaling limit."""
         key = _EnvKey(config.name, config.version, config.revision_id)
-        for _ in range(_ATTEMPTS):
-            lease = self._take_idle(key) or await self._start(config)
-            try:
-                result = await lease.worker.invoke(lease.env_id, invocation)
-            except EnvironmentGone:
-                continue
-            if lease.worker.is_alive(lease.env_id):
-                self._idle.setdefault(key, deque()).append((lease, self._clock()))
-            return result
+        with self.concurrency.slot(config.name):
+            for _ in range(_ATTEMPTS):
+                lease = self._take_idle(key) or await self._environment_within_rate(config, key)
+                try:
+                    result = await lease.worker.invoke(lease.env_id, invocation)
+                except EnvironmentGone:
+                    continue
+                if lease.worker.is_alive(lease.env_id):
+                    self._hand_back(key, lease)
+                return result
         raise PlatformFailure(f"could not keep an execution environment of {config.name} alive for an invocation")
+
+    def _hand_back(self, key: _EnvKey, lease: _Lease) -> None:
+        self._idle.setdefault(key, deque()).append((lease, self._clock()))
+        waiting = self._waiting.get(key)
+        while waiting:
+            waiter = waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    async def _environment_within_rate(self, config: FunctionConfig, key: _EnvKey) -> _Lease:
+        """A new environment if the function may start one now; else the first to come free (or the next
+        start) within QUEUE_LIMIT_S; else Throttled."""
+        deadline = self._clock() + QUEUE_LIMIT_S
+        while True:
+            wait_s = self._scaling.take(config.name)
+            if wait_s == 0.0:
+                return await self._start(config)
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise rate_throttle(self.concurrency.reserved(config.name) is not None, wait_s)
+            waiter = asyncio.get_running_loop().create_future()
+            waiting = self._waiting.setdefault(key, deque())
+            waiting.append(waiter)
+            try:
+                async with asyncio.timeout(min(wait_s, remaining)):
+                    await waiter
+            except TimeoutError:
+                pass
+            finally:
+                if waiter in waiting:
+                    waiting.remove(waiter)
+                if not waiting:
+                    self._waiting.pop(key, None)
+            idle = self._take_idle(key)
+            if idle is not None:
+                return idle
 
     def _take_idle(self, key: _EnvKey) -> _Lease | None:
         stack = self._idle.get(key)
@@ -82,6 +137,12 @@ class Assignment:
                 self._stop(lease)
         for worker in self._placement.workers:
             worker.drop_snapshots(function, keep)
+
+    def forget(self, function: str) -> None:
+        """`function` was deleted: its environments, snapshots, reservation and scaling history go."""
+        self.retire(function)
+        self.concurrency.reserve(function, None)
+        self._scaling.forget(function)
 
     # -- SnapStart ------------------------------------------------------------------------------------
 

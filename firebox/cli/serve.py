@@ -39,6 +39,17 @@ def _run(settings: Settings) -> None:
         uvloop.run(main())
 
 
+def _scaling_rate(text: str) -> tuple[int, float]:
+    count, _, seconds = text.partition("/")
+    try:
+        environments, window_s = int(count), float(seconds)
+    except ValueError:
+        environments, window_s = 0, 0.0
+    if environments < 1 or window_s <= 0:
+        raise click.BadParameter("give it as N/SECONDS, both positive (Lambda's: 1000/10)", param_hint="--scaling-rate")
+    return environments, window_s
+
+
 @click.command()
 @click.option("--host", default=_DEFAULTS.host, show_default=True, help="Address to listen on.")
 @click.option("--port", default=_DEFAULTS.port, show_default=True, type=int, help="Port of the Lambda API.")
@@ -74,6 +85,19 @@ def _run(settings: Settings) -> None:
     help="Restored copies of each SnapStart snapshot kept ready for the next cold starts.",
 )
 @click.option(
+    "--account-concurrency",
+    default=_DEFAULTS.account_concurrency,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Invocations in flight at once over all functions; functions may reserve all but 100 of them.",
+)
+@click.option(
+    "--scaling-rate",
+    default=f"{_DEFAULTS.scaling_environments}/{_DEFAULTS.scaling_window_s:g}",
+    show_default=True,
+    help="New environments one function may start, per so many seconds (N/SECONDS).",
+)
+@click.option(
     "--preload",
     default=",".join(_DEFAULTS.preload),
     show_default=True,
@@ -91,6 +115,8 @@ def serve(
     keep_alive: float,
     backend: str,
     snapstart_ready_copies: int,
+    account_concurrency: int,
+    scaling_rate: str,
     preload: str,
     log_level: str,
 ) -> None:
@@ -100,6 +126,7 @@ def serve(
     logging.basicConfig(
         level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    environments, window_s = _scaling_rate(scaling_rate)
     settings = Settings(
         host=host,
         port=port,
@@ -109,6 +136,9 @@ def serve(
         keep_alive_s=keep_alive,
         backend=backend,
         snapstart_ready_copies=snapstart_ready_copies,
+        account_concurrency=account_concurrency,
+        scaling_environments=environments,
+        scaling_window_s=window_s,
         preload=tuple(name.strip() for name in preload.split(",") if name.strip()),
     )
     _run(settings)

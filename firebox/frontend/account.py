@@ -32,8 +32,8 @@ class Account:
                 "TotalCodeSize": TOTAL_CODE_SIZE_LIMIT,
                 "CodeSizeUnzipped": MAX_UNZIPPED_BYTES,
                 "CodeSizeZipped": MAX_ZIP_BYTES,
-                "ConcurrentExecutions": self._f.account_concurrency,
-                "UnreservedConcurrentExecutions": self._f.account_concurrency,
+                "ConcurrentExecutions": self._f.assignment.concurrency.account_limit,
+                "UnreservedConcurrentExecutions": self._f.assignment.concurrency.unreserved,
             },
             "AccountUsage": {"TotalCodeSize": total, "FunctionCount": count},
         }

@@ -12,6 +12,7 @@ from firebox.frontend import identifiers
 from firebox.frontend.account import Account
 from firebox.frontend.aliases import Aliases
 from firebox.frontend.aws_errors import error_response
+from firebox.frontend.concurrency import FunctionConcurrency
 from firebox.frontend.context import Call, Frontend, Operation
 from firebox.frontend.functions import Functions
 from firebox.frontend.invoke import MAX_SYNC_PAYLOAD_BYTES, Invoke
@@ -27,7 +28,14 @@ class LambdaApi:
     def __init__(self, frontend: Frontend) -> None:
         self._frontend = frontend
         self._operations: dict[str, Operation] = {}
-        resources = (Functions(frontend), Versions(frontend), Aliases(frontend), Invoke(frontend), Account(frontend))
+        resources = (
+            Functions(frontend),
+            Versions(frontend),
+            Aliases(frontend),
+            Invoke(frontend),
+            Account(frontend),
+            FunctionConcurrency(frontend),
+        )
         for resource in resources:
             self._operations.update(resource.operations())
         self._api = ServiceApi("lambda", self._operations)

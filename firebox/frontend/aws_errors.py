@@ -19,6 +19,7 @@ from firebox.errors import (
     RestoreTimedOut,
     RevisionMismatch,
     SnapshotNotReady,
+    Throttled,
     UnknownOperation,
 )
 
@@ -37,6 +38,7 @@ AWS_ERRORS: dict[type[FireboxError], tuple[str, int]] = {
     ResourceConflict: ("ResourceConflictException", 409),
     RevisionMismatch: ("PreconditionFailedException", 412),
     SnapshotNotReady: ("SnapStartNotReadyException", 409),
+    Throttled: ("TooManyRequestsException", 429),
     RestoreFailed: ("SnapStartException", 400),
     RestoreTimedOut: ("SnapStartTimeoutException", 408),
 }
@@ -56,8 +58,9 @@ def error_response(error: BaseException, request_id: str) -> web.Response:
     code, status, message = aws_error_of(error)
     if status >= 500:
         log.error("request %s failed", request_id, exc_info=error)
-    return web.json_response(
-        {"Type": "Service" if status >= 500 else "User", "message": message},
-        status=status,
-        headers={"x-amzn-ErrorType": code, "x-amzn-RequestId": request_id},
-    )
+    body = {"Type": "Service" if status >= 500 else "User", "message": message}
+    headers = {"x-amzn-ErrorType": code, "x-amzn-RequestId": request_id}
+    if isinstance(error, Throttled):  # TooManyRequestsException says why, and when to come back
+        body["Reason"] = error.reason
+        headers["Retry-After"] = str(error.retry_after_s)
+    return web.json_response(body, status=status, headers=headers)

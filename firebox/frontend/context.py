@@ -34,7 +34,6 @@ class Frontend:
     runtimes: Runtimes
     assignment: Assignment
     log_store: LogStore
-    account_concurrency: int = 1000
 
     def configuration(self, config: FunctionConfig, qualifier: str | None = None, *, listed: bool = False) -> Result:
         """`config` as AWS renders a FunctionConfiguration, with its SnapStart snapshot's state."""

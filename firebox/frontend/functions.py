@@ -185,10 +185,14 @@ class Functions:
     async def get(self, params: Params, call: Call) -> Result:
         name, qualifier = split_function_name(params["FunctionName"], params.get("Qualifier"))
         config = await resolve_config(self._f.registry, name, qualifier)
-        return {
+        result: Result = {
             "Configuration": self._f.configuration(config, qualifier),
             "Code": {"RepositoryType": "S3", "Location": f"{call.base_url}/firebox/code/{config.code.digest}.zip"},
         }
+        reserved = self._f.assignment.concurrency.reserved(name)
+        if reserved is not None:
+            result["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
+        return result
 
     async def get_configuration(self, params: Params, call: Call) -> Result:
         name, qualifier = split_function_name(params["FunctionName"], params.get("Qualifier"))
@@ -268,7 +272,7 @@ class Functions:
         name, qualifier = split_function_name(params["FunctionName"], params.get("Qualifier"))
         if qualifier is None:
             await self._f.registry.delete_function(name)
-            self._f.assignment.retire(name)
+            self._f.assignment.forget(name)
             return {"StatusCode": 204}  # the model leaves this status to the result
         if qualifier == LATEST or not is_version(qualifier):
             raise InvalidParameter(f"Deletion of {qualifier} is not allowed: name a published version")

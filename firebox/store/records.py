@@ -65,6 +65,7 @@ class FunctionRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     latest: FunctionConfig
     next_version: int = 1
+    reserved_concurrency: int | None = None  # PutFunctionConcurrency: None when nothing is reserved
 
 
 class AliasRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

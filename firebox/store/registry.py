@@ -115,6 +115,23 @@ class FunctionRegistry:
             return latest
         raise ResourceConflict(f"The function {name} is being changed by another request. Try again.")
 
+    async def set_reserved_concurrency(self, name: str, reserved: int | None) -> None:
+        """Reserve `reserved` concurrent executions for `name` (None: reserve nothing)."""
+        for _ in range(_CAS_ATTEMPTS):
+            entry, record = await self._read_function(name)
+            changed = encode(msgspec.structs.replace(record, reserved_concurrency=reserved))
+            try:
+                await self._store.update(entry.key, changed, entry.revision)
+            except RevisionConflict:
+                continue
+            return
+        raise ResourceConflict(f"The function {name} is being changed by another request. Try again.")
+
+    async def reserved_concurrency(self) -> dict[str, int]:
+        """Every function's reserved concurrency, for those that reserve any."""
+        records = (decode_function(entry.value) for entry in await self._store.scan("fn/"))
+        return {r.latest.name: r.reserved_concurrency for r in records if r.reserved_concurrency is not None}
+
     async def delete_function(self, name: str) -> None:
         # The function key goes first: from then on its versions and aliases are not found, and a crash
         # before they are gone too leaves leftovers that the next CreateFunction of the name clears.

@@ -8,7 +8,6 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -310,44 +309,21 @@ def test_a_restored_copy_has_its_own_memory_limit(
     assert again == 1 and "Restore Duration" in tail
 
 
-def _sandbox_uids_below(server_pid: int) -> int:
-    """How many processes below the server run as a sandbox's uid (500000 and up on the host)."""
-    children: dict[int, list[int]] = {}
-    uids: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            uids[int(entry.name)] = entry.stat().st_uid
-        except OSError:
-            continue
-        children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
-    below, pending = [], [server_pid]
-    while pending:
-        for child in children.get(pending.pop(), []):
-            below.append(child)
-            pending.append(child)
-    return sum(1 for pid in below if uids.get(pid, 0) >= 500_000)
-
-
 def test_deleting_a_version_ends_its_template_and_copies(start_server: Callable[..., Any]) -> None:
     server = start_server("--snapstart-ready-copies", "1")
-    assert server.process is not None
-    server_pid = server.process.pid
     client = server.client()
     version = _publish_snap_function(client, "snap-delete")
     assert _wait_state(client, "snap-delete", version)["State"] == "Active"
     _invoke(client, "snap-delete", version)
     deadline = time.monotonic() + 10
-    while _sandbox_uids_below(server_pid) < 3 and time.monotonic() < deadline:  # template, copy, ready copy
+    while server.sandbox_processes() < 3 and time.monotonic() < deadline:  # template, copy, ready copy
         time.sleep(0.05)
-    assert _sandbox_uids_below(server_pid) >= 3
+    assert server.sandbox_processes() >= 3
     client.delete_function(FunctionName="snap-delete")
     deadline = time.monotonic() + 15
-    while _sandbox_uids_below(server_pid) > 0 and time.monotonic() < deadline:
+    while server.sandbox_processes() > 0 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _sandbox_uids_below(server_pid) == 0
+    assert server.sandbox_processes() == 0
 
 
 def test_the_process_backend_fails_snapstart_versions_with_the_reason(start_server: Callable[..., Any]) -> None:
