@@ -17,7 +17,10 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from tests.zips import make_zip
+
 FIREBOX = Path(sys.executable).with_name("firebox")
+TEST_ROLE = "arn:aws:iam::000000000000:role/firebox-test"
 SANDBOX_FIRST_UID = 500_000  # the namespace backend's first host uid for sandboxes
 CREDENTIALS = {"aws_access_key_id": "AKIDFIREBOXTEST", "aws_secret_access_key": "firebox-test-secret"}
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
@@ -119,6 +122,18 @@ class FireboxServer:
                 below.append(child)
                 pending.append(child)
         return sum(1 for pid in below if uids.get(pid, 0) >= SANDBOX_FIRST_UID)
+
+    def create_function(self, name: str, source: str, runtime: str = "python3.11", **extra: Any) -> dict[str, Any]:
+        """Create a Python function whose `app.py` is `source` (handler `app.handler`) on this server."""
+        created: dict[str, Any] = self.client().create_function(
+            FunctionName=name,
+            Runtime=runtime,
+            Role=TEST_ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": make_zip({"app.py": source})},
+            **extra,
+        )
+        return created
 
     def client(self, service: str = "lambda", **config: Any) -> Any:
         return boto3.client(

@@ -13,20 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.server_process import FireboxServer
-from tests.zips import make_zip
 
 SLEEPER = "import time\n\ndef handler(event, context):\n    time.sleep(event.get('sleep', 0))\n    return 'done'\n"
-ROLE = "arn:aws:iam::000000000000:role/firebox-test"
-
-
-def _create(client: Any, name: str) -> None:
-    client.create_function(
-        FunctionName=name,
-        Runtime="python3.11",
-        Role=ROLE,
-        Handler="app.handler",
-        Code={"ZipFile": make_zip({"app.py": SLEEPER})},
-    )
 
 
 def _outcome(client: Any, name: str, sleep: float) -> str:
@@ -118,7 +106,7 @@ def test_the_account_limit_is_shared_by_functions_without_reservations(
     server = start_server("--account-concurrency", "3")
     client = server.client()
     for name in ("shared-a", "shared-b"):
-        _create(client, name)
+        server.create_function(name, SLEEPER)
     outcomes: list[str] = []
     calls = [("shared-a", 3), ("shared-b", 2)]
     threads = [
@@ -139,7 +127,7 @@ def test_over_the_scaling_rate_an_invocation_waits_briefly_for_a_free_environmen
 ) -> None:
     server = start_server("--scaling-rate", "2/60")
     client = server.client()
-    _create(client, "scaling")
+    server.create_function("scaling", SLEEPER)
     # Two environments may start; a third call at once waits for one of them (each busy for 0.3 s).
     assert _at_once(client, "scaling", 3, sleep=0.3) == Counter({"done": 3})
     # Busy for longer than the wait: the third is throttled, never left hanging.
@@ -160,7 +148,7 @@ def test_sustained_load_over_the_reservation_gets_only_429s_and_leaks_nothing(
     than 4 run at once, and afterwards no environment beyond those 4 is left."""
     server = start_server("--keep-alive", "60")
     client = server.client()
-    _create(client, "loaded")
+    server.create_function("loaded", SLEEPER)
     client.put_function_concurrency(FunctionName="loaded", ReservedConcurrentExecutions=4)
     outcomes: Counter[str] = Counter()
     running, most = 0, 0

@@ -16,17 +16,10 @@ from tests.zips import make_zip
 HANDLER = "import os\ndef handler(e, c):\n    return [os.environ['AWS_REGION'], c.invoked_function_arn]\n"
 
 
-def _invoke_new_function(server: FireboxServer, source: str, role: str = "arn:aws:iam::000000000000:role/x") -> Any:
+def _invoke_new_function(server: FireboxServer, source: str) -> Any:
     """Create a python3.11 function from `source` on `server`, invoke it once and return what it answered."""
-    client = server.client()
-    client.create_function(
-        FunctionName="probe",
-        Runtime="python3.11",
-        Role=role,
-        Handler="app.handler",
-        Code={"ZipFile": make_zip({"app.py": source})},
-    )
-    return json.loads(client.invoke(FunctionName="probe")["Payload"].read())
+    server.create_function("probe", source)
+    return json.loads(server.client().invoke(FunctionName="probe")["Payload"].read())
 
 
 def test_region_and_account_are_configurable(start_server: Callable[..., FireboxServer]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.zips import make_zip
+from tests.server_process import FireboxServer
 
 SNAP_START = {"ApplyOn": "PublishedVersions"}
 RUNTIME = "python3.12"
@@ -66,17 +66,11 @@ def handler(event, context):
 """
 
 
-def _publish_snap_function(client: Any, name: str) -> str:
+def _publish_snap_function(server: FireboxServer, name: str) -> str:
     """On a server of the test's own: create `name` (HOOKED, SnapStart on) and publish it; its version."""
+    client = server.client()
     try:
-        client.create_function(
-            FunctionName=name,
-            Runtime=RUNTIME,
-            Role="arn:aws:iam::000000000000:role/firebox-test",
-            Handler="app.handler",
-            Code={"ZipFile": make_zip({"app.py": HOOKED})},
-            SnapStart=SNAP_START,
-        )
+        server.create_function(name, HOOKED, runtime=RUNTIME, SnapStart=SNAP_START)
     except client.exceptions.InvalidParameterValueException as exc:
         pytest.skip(str(exc))
     version: str = client.publish_version(FunctionName=name)["Version"]
@@ -231,7 +225,7 @@ def test_snapstart_is_refused_where_aws_refuses_it(
 def test_snapshots_are_made_again_after_a_restart(start_server: Callable[..., Any]) -> None:
     server = start_server()
     client = server.client()
-    version = _publish_snap_function(client, "snap-restart")
+    version = _publish_snap_function(server, "snap-restart")
     assert _wait_state(client, "snap-restart", version)["State"] == "Active"
     data_dir, port = server.data_dir, server.port
     server.stop()
@@ -312,7 +306,7 @@ def test_a_restored_copy_has_its_own_memory_limit(
 def test_deleting_a_version_ends_its_template_and_copies(start_server: Callable[..., Any]) -> None:
     server = start_server("--snapstart-ready-copies", "1")
     client = server.client()
-    version = _publish_snap_function(client, "snap-delete")
+    version = _publish_snap_function(server, "snap-delete")
     assert _wait_state(client, "snap-delete", version)["State"] == "Active"
     _invoke(client, "snap-delete", version)
     deadline = time.monotonic() + 10
@@ -327,8 +321,9 @@ def test_deleting_a_version_ends_its_template_and_copies(start_server: Callable[
 
 
 def test_the_process_backend_fails_snapstart_versions_with_the_reason(start_server: Callable[..., Any]) -> None:
-    client = start_server("--sandbox", "process").client()
-    version = _publish_snap_function(client, "snap-process")
+    server = start_server("--sandbox", "process")
+    client = server.client()
+    version = _publish_snap_function(server, "snap-process")
     config = _wait_state(client, "snap-process", version)
     assert config["State"] == "Failed"
     assert config["StateReasonCode"] == "InternalError"
