@@ -145,6 +145,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             await assignment_ready.wait()
             for function, reserved in (await registry.reserved_concurrency()).items():
                 assignment.concurrency.reserve(function, reserved)
+            await frontend.provision_stored()
             # Snapshots live in memory: the SnapStart versions get theirs again (Pending until made).
             for config in await registry.all_published_versions():
                 if config.restores_from_snapshot:

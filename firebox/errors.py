@@ -14,6 +14,7 @@ builds an AWS error body. A handler's own exception is not a platform error: it 
     │   ├── RequestEntityTooLarge        a control-plane request over the limit
     │   ├── UnknownOperation             no API operation at that method and path
     │   ├── ResourceNotFound             function, version or alias does not exist
+    │   │   └── ProvisionedConfigNotFound  no provisioned concurrency configuration for that qualifier
     │   ├── ResourceConflict             it exists already, or is in use
     │   ├── RevisionMismatch             a stale RevisionId or CodeSha256
     │   ├── SnapshotNotReady             a SnapStart version whose snapshot is still being made
@@ -69,6 +70,10 @@ class UnknownOperation(RequestRejected):
 
 
 class ResourceNotFound(RequestRejected):
+    pass
+
+
+class ProvisionedConfigNotFound(ResourceNotFound):
     pass
 
 

@@ -102,7 +102,10 @@ class FireboxServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def sandbox_processes(self) -> int:
-        """How many processes below this server run as a sandbox's host uid (500000 and up): environments
+        return len(self.sandbox_pids())
+
+    def sandbox_pids(self) -> list[int]:
+        """The processes below this server that run as a sandbox's host uid (500000 and up): environments
         and what they started, SnapStart templates and their copies; not zygotes or spares not yet given."""
         assert self.process is not None
         children: dict[int, list[int]] = {}
@@ -121,7 +124,7 @@ class FireboxServer:
             for child in children.get(pending.pop(), []):
                 below.append(child)
                 pending.append(child)
-        return sum(1 for pid in below if uids.get(pid, 0) >= SANDBOX_FIRST_UID)
+        return [pid for pid in below if uids.get(pid, 0) >= SANDBOX_FIRST_UID]
 
     def create_function(self, name: str, source: str, runtime: str = "python3.11", **extra: Any) -> dict[str, Any]:
         """Create a Python function whose `app.py` is `source` (handler `app.handler`) on this server."""

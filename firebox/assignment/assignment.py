@@ -14,29 +14,18 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from firebox.assignment.concurrency import Concurrency, ScalingLimit, ScalingRate, rate_throttle
+from firebox.assignment.leases import EnvKey, Lease
+from firebox.assignment.provisioned import ProvisionedPool, ProvisionedStatus
 from firebox.errors import EnvironmentGone, PlatformFailure
 from firebox.placement import Placement
 from firebox.store import FunctionConfig
-from firebox.worker import PENDING, Invocation, InvocationResult, SnapshotState, SnapshotStatus, Worker
+from firebox.worker import PENDING, Invocation, InvocationResult, SnapshotState, SnapshotStatus
 
 _ATTEMPTS = 3  # an environment that ended while idle costs a retry on a fresh one, not an error
 QUEUE_LIMIT_S = 1.0  # how long an invocation over the scaling rate waits for an environment before a 429
-
-
-@dataclass(frozen=True, slots=True)
-class _EnvKey:
-    function: str
-    version: str
-    revision_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Lease:
-    worker: Worker
-    env_id: str
+PROVISIONED_CHECK_S = 0.5  # how often provisioned environments are counted, and the dead ones replaced
 
 
 class Assignment:
@@ -54,33 +43,46 @@ class Assignment:
         self._clock = clock
         self.concurrency = concurrency or Concurrency(account_limit=1000)
         self._scaling = ScalingRate(scaling or ScalingLimit(), clock)
-        self._idle: dict[_EnvKey, deque[tuple[_Lease, float]]] = {}
+        self._idle: dict[EnvKey, deque[tuple[Lease, float]]] = {}
         # Invocations waiting for an environment of a key to come free (over the scaling rate), oldest first.
-        self._waiting: dict[_EnvKey, deque[asyncio.Future[None]]] = {}
+        self._waiting: dict[EnvKey, deque[asyncio.Future[None]]] = {}
+        self._provisioned: dict[tuple[str, str], ProvisionedPool] = {}  # (function, qualifier) -> its pool
         self._tasks: asyncio.TaskGroup | None = None
 
     async def run(self, ready: asyncio.Event) -> None:
-        async with asyncio.TaskGroup() as tasks:
-            self._tasks = tasks
-            tasks.create_task(self._reap_idle(), name="assignment.reaper")
-            ready.set()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                self._tasks = tasks
+                tasks.create_task(self._reap_idle(), name="assignment.reaper")
+                tasks.create_task(self._keep_provisioned(), name="assignment.provisioned")
+                ready.set()
+        finally:
+            for pool in self._provisioned.values():
+                await pool.close()
+            self._provisioned.clear()
 
     async def invoke(self, config: FunctionConfig, invocation: Invocation) -> InvocationResult:
         """Run `invocation` on an environment of `config`; Throttled over a concurrency or scaling limit."""
-        key = _EnvKey(config.name, config.version, config.revision_id)
+        key = EnvKey(config.name, config.version, config.revision_id)
         with self.concurrency.slot(config.name):
             for _ in range(_ATTEMPTS):
-                lease = self._take_idle(key) or await self._environment_within_rate(config, key)
+                lease = (
+                    self._take_provisioned(key)
+                    or self._take_idle(key)
+                    or await self._environment_within_rate(config, key)
+                )
                 try:
                     result = await lease.worker.invoke(lease.env_id, invocation)
                 except EnvironmentGone:
                     continue
-                if lease.worker.is_alive(lease.env_id):
+                finally:
+                    self._hand_back_provisioned(key, lease)
+                if not lease.provisioned and lease.alive:
                     self._hand_back(key, lease)
                 return result
         raise PlatformFailure(f"could not keep an execution environment of {config.name} alive for an invocation")
 
-    def _hand_back(self, key: _EnvKey, lease: _Lease) -> None:
+    def _hand_back(self, key: EnvKey, lease: Lease) -> None:
         self._idle.setdefault(key, deque()).append((lease, self._clock()))
         waiting = self._waiting.get(key)
         while waiting:
@@ -89,7 +91,7 @@ class Assignment:
                 waiter.set_result(None)
                 return
 
-    async def _environment_within_rate(self, config: FunctionConfig, key: _EnvKey) -> _Lease:
+    async def _environment_within_rate(self, config: FunctionConfig, key: EnvKey) -> Lease:
         """A new environment if the function may start one now; else the first to come free (or the next
         start) within QUEUE_LIMIT_S; else Throttled."""
         deadline = self._clock() + QUEUE_LIMIT_S
@@ -117,7 +119,19 @@ class Assignment:
             if idle is not None:
                 return idle
 
-    def _take_idle(self, key: _EnvKey) -> _Lease | None:
+    def _take_provisioned(self, key: EnvKey) -> Lease | None:
+        for pool in self._provisioned.values():
+            if pool.key == key and (lease := pool.take()) is not None:
+                return lease
+        return None
+
+    def _hand_back_provisioned(self, key: EnvKey, lease: Lease) -> None:
+        if lease.provisioned:
+            for pool in self._provisioned.values():
+                if pool.key == key:
+                    pool.give_back(lease)
+
+    def _take_idle(self, key: EnvKey) -> Lease | None:
         stack = self._idle.get(key)
         while stack:
             lease, _ = stack.pop()
@@ -125,9 +139,9 @@ class Assignment:
                 return lease
         return None
 
-    async def _start(self, config: FunctionConfig) -> _Lease:
+    async def _start(self, config: FunctionConfig) -> Lease:
         worker = self._placement.choose()
-        return _Lease(worker, await worker.start_environment(config))
+        return Lease(worker, await worker.start_environment(config))
 
     def retire(self, function: str, keep: Callable[[str, str], bool] = lambda version, revision: False) -> None:
         """Stop the idle environments and the SnapStart snapshots of `function`, except those
@@ -137,6 +151,28 @@ class Assignment:
                 self._stop(lease)
         for worker in self._placement.workers:
             worker.drop_snapshots(function, keep)
+        for (name, qualifier), pool in list(self._provisioned.items()):
+            if name == function and not keep(pool.config.version, pool.config.revision_id):
+                self.unprovision(name, qualifier)
+
+    # -- provisioned concurrency ----------------------------------------------------------------------
+
+    def provision(self, qualifier: str, config: FunctionConfig, requested: int) -> None:
+        """Keep `requested` environments of `config` initialised for invocations through `qualifier` (a version
+        or an alias), replacing what that qualifier had."""
+        self.unprovision(config.name, qualifier)
+        pool = ProvisionedPool(config, requested, self._placement)
+        self._provisioned[(config.name, qualifier)] = pool
+        pool.check()
+
+    def unprovision(self, function: str, qualifier: str) -> None:
+        pool = self._provisioned.pop((function, qualifier), None)
+        if pool is not None and self._tasks is not None:
+            self._tasks.create_task(pool.close(), name=f"assignment.unprovision.{function}")
+
+    def provisioned_status(self, function: str, qualifier: str) -> ProvisionedStatus | None:
+        pool = self._provisioned.get((function, qualifier))
+        return pool.status() if pool is not None else None
 
     def forget(self, function: str) -> None:
         """`function` was deleted: its environments, snapshots, reservation and scaling history go."""
@@ -161,10 +197,17 @@ class Assignment:
         self.prepare_snapshot(config)
         return PENDING
 
-    def _stop(self, lease: _Lease) -> None:
+    def _stop(self, lease: Lease) -> None:
         if self._tasks is None:
             return
         self._tasks.create_task(lease.worker.stop_environment(lease.env_id), name=f"assignment.stop.{lease.env_id[:8]}")
+
+    async def _keep_provisioned(self) -> None:
+        """Replace provisioned environments that died, soon after they did."""
+        while True:
+            await asyncio.sleep(PROVISIONED_CHECK_S)
+            for pool in list(self._provisioned.values()):
+                pool.check()
 
     async def _reap_idle(self) -> None:
         while True:

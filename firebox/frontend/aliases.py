@@ -71,13 +71,18 @@ class Aliases:
         def change(alias: AliasRecord) -> AliasRecord:
             return msgspec.structs.replace(alias, **fields)
 
-        updated = await self._f.registry.update_alias(
-            unqualified_name(params["FunctionName"]), params["Name"], change, params.get("RevisionId")
-        )
+        name = unqualified_name(params["FunctionName"])
+        updated = await self._f.registry.update_alias(name, params["Name"], change, params.get("RevisionId"))
+        provisioned = await self._f.registry.get_provisioned(name, updated.name)
+        if provisioned is not None:  # its provisioned environments follow the alias to its version
+            config = await self._f.registry.get_config(name, updated.function_version)
+            self._f.assignment.provision(updated.name, config, provisioned.requested)
         return self._shape(updated)
 
     async def delete(self, params: Params, call: Call) -> Result:
-        await self._f.registry.delete_alias(unqualified_name(params["FunctionName"]), params["Name"])
+        name = unqualified_name(params["FunctionName"])
+        await self._f.registry.delete_alias(name, params["Name"])
+        await self._f.forget_provisioned(name, params["Name"])
         return {}
 
     async def list(self, params: Params, call: Call) -> Result:

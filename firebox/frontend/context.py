@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from firebox.assignment import Assignment
+from firebox.errors import ResourceNotFound
 from firebox.frontend.function_shapes import function_configuration
+from firebox.frontend.qualifiers import resolve_config
 from firebox.observability import LogStore
 from firebox.store import Arns, CodeStore, FunctionConfig, FunctionRegistry
 from firebox.worker import Runtimes
@@ -52,3 +54,18 @@ class Frontend:
         if published.restores_from_snapshot:
             self.assignment.prepare_snapshot(published)
         return published
+
+    async def forget_provisioned(self, name: str, qualifier: str) -> None:
+        """The version or alias `qualifier` is gone: so is its provisioned concurrency."""
+        await self.registry.delete_provisioned(name, qualifier)
+        self.assignment.unprovision(name, qualifier)
+
+    async def provision_stored(self) -> None:
+        """At start-up: provision every stored provisioned concurrency configuration again."""
+        for record in await self.registry.list_provisioned():
+            try:
+                config = await resolve_config(self.registry, record.function_name, record.qualifier)
+            except ResourceNotFound:  # its version or alias went while the server was down mid-change
+                await self.registry.delete_provisioned(record.function_name, record.qualifier)
+                continue
+            self.assignment.provision(record.qualifier, config, record.requested)

@@ -277,5 +277,6 @@ class Functions:
         if qualifier == LATEST or not is_version(qualifier):
             raise InvalidParameter(f"Deletion of {qualifier} is not allowed: name a published version")
         await self._f.registry.delete_version(name, qualifier)
+        await self._f.forget_provisioned(name, qualifier)
         self._f.assignment.retire(name, keep=lambda version, revision: version != qualifier)
         return {"StatusCode": 204}  # the model leaves this status to the result

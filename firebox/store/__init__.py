@@ -3,7 +3,7 @@
 from firebox.store.arns import Arns
 from firebox.store.base import Entry, KeyExists, RevisionConflict, StateStore
 from firebox.store.code import MAX_UNZIPPED_BYTES, ZIP_ERRORS, CodeStore, inspect_zip
-from firebox.store.records import LATEST, AliasRecord, CodeRef, FunctionConfig, FunctionRecord
+from firebox.store.records import LATEST, AliasRecord, CodeRef, FunctionConfig, FunctionRecord, ProvisionedRecord
 from firebox.store.registry import FunctionRegistry, new_revision_id, now_last_modified, published_number
 from firebox.store.sqlite import SqliteStore
 
@@ -20,6 +20,7 @@ __all__ = [
     "FunctionRecord",
     "FunctionRegistry",
     "KeyExists",
+    "ProvisionedRecord",
     "RevisionConflict",
     "SqliteStore",
     "StateStore",

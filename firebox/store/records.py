@@ -78,7 +78,17 @@ class AliasRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     additional_weights: dict[str, float] = msgspec.field(default_factory=dict)
 
 
+class ProvisionedRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A provisioned concurrency configuration: `requested` environments kept initialised for a qualifier."""
+
+    function_name: str
+    qualifier: str  # a published version's number, or an alias
+    requested: int
+    last_modified: str
+
+
 encode = msgspec.msgpack.Encoder().encode
 decode_function = msgspec.msgpack.Decoder(FunctionRecord).decode
 decode_version = msgspec.msgpack.Decoder(FunctionConfig).decode
 decode_alias = msgspec.msgpack.Decoder(AliasRecord).decode
+decode_provisioned = msgspec.msgpack.Decoder(ProvisionedRecord).decode

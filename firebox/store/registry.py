@@ -1,7 +1,8 @@
 """Functions, versions and aliases: the control-plane state, kept as records in a StateStore.
 
 Layout of keys: `fn/NAME` holds the function ($LATEST and the next version number), `ver/NAME/0000000007`
-each immutable published version, `alias/NAME/ALIAS` each alias. A version or alias exists while its key
+each immutable published version, `alias/NAME/ALIAS` each alias, `pc/NAME/QUALIFIER` each provisioned
+concurrency configuration. A version or alias exists while its key
 and its function's key both do, so deleting the function key alone deletes the whole function.
 `next_version` is only the starting guess for the next number, so a crash between the two writes of a
 publish costs nothing but a retry.
@@ -23,8 +24,10 @@ from firebox.store.records import (
     AliasRecord,
     FunctionConfig,
     FunctionRecord,
+    ProvisionedRecord,
     decode_alias,
     decode_function,
+    decode_provisioned,
     decode_version,
     encode,
 )
@@ -48,6 +51,10 @@ def _function_key(name: str) -> str:
 
 def _version_key(name: str, version: int) -> str:
     return f"ver/{name}/{version:010d}"
+
+
+def _provisioned_key(name: str, qualifier: str) -> str:
+    return f"pc/{name}/{qualifier}"
 
 
 def _alias_key(name: str, alias: str) -> str:
@@ -150,7 +157,7 @@ class FunctionRegistry:
         step, or what a crash in the middle of it left behind."""
         if await self._store.get(_function_key(name)) is not None:
             return
-        for prefix in (f"alias/{name}/", f"ver/{name}/"):
+        for prefix in (f"alias/{name}/", f"ver/{name}/", f"pc/{name}/"):
             for entry in await self._store.scan(prefix):
                 await self._store.delete(entry.key)
 
@@ -282,6 +289,40 @@ class FunctionRegistry:
             if not 0.0 <= weight <= 1.0:
                 raise InvalidParameter(f"Routing weight {weight} for version {version} must be between 0.0 and 1.0")
             await self.get_config(alias.function_name, version)
+
+    # -- provisioned concurrency --------------------------------------------------------------------------
+
+    async def put_provisioned(self, record: ProvisionedRecord) -> None:
+        await self.get_function(record.function_name)
+        key = _provisioned_key(record.function_name, record.qualifier)
+        entry = await self._store.get(key)
+        if entry is None:
+            try:
+                await self._store.create(key, encode(record))
+                return
+            except KeyExists:
+                entry = await self._store.get(key)
+        if entry is not None:
+            try:
+                await self._store.update(key, encode(record), entry.revision)
+                return
+            except RevisionConflict:
+                pass
+        raise ResourceConflict(f"The function {record.function_name} is being changed by another request. Try again.")
+
+    async def get_provisioned(self, name: str, qualifier: str) -> ProvisionedRecord | None:
+        await self.get_function(name)
+        entry = await self._store.get(_provisioned_key(name, qualifier))
+        return decode_provisioned(entry.value) if entry is not None else None
+
+    async def delete_provisioned(self, name: str, qualifier: str) -> bool:
+        return await self._store.delete(_provisioned_key(name, qualifier))
+
+    async def list_provisioned(self, name: str | None = None) -> list[ProvisionedRecord]:
+        """The configurations of `name`, or of every function."""
+        if name is not None:
+            await self.get_function(name)
+        return [decode_provisioned(e.value) for e in await self._store.scan(f"pc/{name}/" if name else "pc/")]
 
 
 def published_number(version: str) -> int | None:

@@ -241,6 +241,16 @@ class Environment:
             return Outcome(_error_payload(_TIMED_OUT, message), _TIMED_OUT)
         return None
 
+    async def prewarm(self) -> Outcome | None:
+        """Provisioned concurrency: wait for INIT (or the restore) ahead of any invocation, which is then warm
+        (no Init Duration). None when it went well, else why not."""
+        failure = await self.initialised()
+        if failure is None and self.state is EnvState.STARTING:
+            self._move(EnvState.IDLE)
+            self.last_used = time.monotonic()
+            self._schedule_freeze()  # its runtime asked for an event already, while still STARTING
+        return failure
+
     def _init_limit_s(self) -> float:
         if self.origin is Origin.TEMPLATE:
             return max(SNAPSHOT_INIT_TIMEOUT_S, float(self.config.timeout))
@@ -348,13 +358,16 @@ class Environment:
         return self._current is not None and self._current.request_id == request_id
 
     async def next_invocation(self) -> tuple[Invocation, int]:
+        self._schedule_freeze()
+        return await self._deliveries.get()
+
+    def _schedule_freeze(self) -> None:
         if self._deliveries.empty() and self.state is EnvState.IDLE and self._freeze_timer is None:
             # An idle environment is frozen once its runtime has asked for the next event and no event came
             # for FREEZE_AFTER_IDLE_S: it then gets no CPU until one does. Lambda freezes at once; the grace
             # spares busy environments a freeze and a thaw per invocation (each a cgroup write of a few hundred
             # microseconds), at the price of background work running on for that long.
             self._freeze_timer = asyncio.get_running_loop().call_later(FREEZE_AFTER_IDLE_S, self._freeze_if_idle)
-        return await self._deliveries.get()
 
     def _settle(self, request_id: str, outcome: Outcome) -> bool:
         if self._current is None or self._current.request_id != request_id or self._outcome is None:

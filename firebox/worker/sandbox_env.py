@@ -53,6 +53,7 @@ def sandbox_environment(  # LAMBDA_TASK_ROOT and AWS_LAMBDA_RUNTIME_API come fro
     execution_env: str,
     credentials: Credentials,
     api_endpoint: str,
+    provisioned: bool = False,
 ) -> dict[str, str]:
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin:/opt/bin",
@@ -67,7 +68,7 @@ def sandbox_environment(  # LAMBDA_TASK_ROOT and AWS_LAMBDA_RUNTIME_API come fro
         "AWS_LAMBDA_FUNCTION_NAME": config.name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_size),
         "AWS_LAMBDA_FUNCTION_VERSION": config.version,
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start" if config.restores_from_snapshot else "on-demand",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": _initialization_type(config, provisioned),
         "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group_name,
         "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
         "AWS_ACCESS_KEY_ID": credentials.access_key_id,
@@ -80,3 +81,9 @@ def sandbox_environment(  # LAMBDA_TASK_ROOT and AWS_LAMBDA_RUNTIME_API come fro
     if execution_env:
         env["AWS_EXECUTION_ENV"] = execution_env
     return env
+
+
+def _initialization_type(config: FunctionConfig, provisioned: bool) -> str:
+    if provisioned:
+        return "provisioned-concurrency"
+    return "snap-start" if config.restores_from_snapshot else "on-demand"

@@ -100,15 +100,16 @@ class Worker:
         self._environments[env_id] = env
         return env
 
-    async def start_environment(self, config: FunctionConfig) -> str:
+    async def start_environment(self, config: FunctionConfig, *, provisioned: bool = False) -> str:
         """Start a new environment for `config`; it initialises (or is restored) while the caller goes on.
+        A `provisioned` one (provisioned concurrency) says so to the function, and is `prewarm`ed next.
 
         A SnapStart version's environments are restored copies of its snapshot: SnapshotNotReady while the
         snapshot is being made, ResourceConflict when it could not be."""
         template = self._template(config) if config.restores_from_snapshot else None
         env = self._new_environment(config, Origin.RESTORED if template is not None else Origin.INIT)
         try:
-            await self._start_sandbox(env, template)
+            await self._start_sandbox(env, template, provisioned)
         except SandboxStartFailed as exc:
             if template is not None:
                 await self._destroy(env)
@@ -120,7 +121,9 @@ class Worker:
             raise
         return env.env_id
 
-    async def _start_sandbox(self, env: Environment, template: Environment | None = None) -> None:
+    async def _start_sandbox(
+        self, env: Environment, template: Environment | None = None, provisioned: bool = False
+    ) -> None:
         config = env.config
         launch = self._runtimes.launch(config.runtime or "")
         environ = sandbox_environment(
@@ -131,6 +134,7 @@ class Worker:
             execution_env=self._runtimes.execution_env(config.runtime or ""),
             credentials=self._settings.credentials,
             api_endpoint=self._settings.api_endpoint,
+            provisioned=provisioned,
         )
         spec = SandboxSpec(
             sandbox_id=env.env_id,
@@ -215,6 +219,18 @@ class Worker:
         if env.state in (EnvState.IDLE, EnvState.STARTING):
             # Ended on its own while nobody used it: nothing to report to, just clean up.
             await self._destroy(env)
+
+    async def prewarm(self, env_id: str) -> str | None:
+        """Wait for the environment's INIT ahead of its first invocation: None when it is ready, else why not
+        (the environment is then ended)."""
+        env = self._environments.get(env_id)
+        if env is None:
+            return "the environment ended before it was initialised"
+        failure = await env.prewarm()
+        if failure is None:
+            return None
+        self._spawn(self._destroy(env), f"worker.destroy.{env_id[:8]}")
+        return failure.payload.decode(errors="replace")
 
     async def invoke(self, env_id: str, invocation: Invocation) -> InvocationResult:
         env = self._environments.get(env_id)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.polling import concurrently
 from tests.server_process import FireboxServer
 
 SLEEPER = "import time\n\ndef handler(event, context):\n    time.sleep(event.get('sleep', 0))\n    return 'done'\n"
@@ -33,13 +34,7 @@ def _outcome(client: Any, name: str, sleep: float) -> str:
 
 
 def _at_once(client: Any, name: str, count: int, sleep: float) -> Counter[str]:
-    outcomes: list[str] = []
-    threads = [threading.Thread(target=lambda: outcomes.append(_outcome(client, name, sleep))) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return Counter(outcomes)
+    return Counter(concurrently(count, lambda: _outcome(client, name, sleep)))
 
 
 def test_reserved_concurrency_is_stored_reported_and_removed(

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.polling import poll_until
 from tests.server_process import FireboxServer
 
 SNAP_START = {"ApplyOn": "PublishedVersions"}
@@ -77,13 +78,11 @@ def _publish_snap_function(server: FireboxServer, name: str) -> str:
     return version
 
 
-def _wait_state(lambda_client: Any, name: str, version: str, timeout_s: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        config: dict[str, Any] = lambda_client.get_function_configuration(FunctionName=name, Qualifier=version)
-        if config["State"] != "Pending" or time.monotonic() > deadline:
-            return config
-        time.sleep(0.05)
+def _wait_state(lambda_client: Any, name: str, version: str) -> dict[str, Any]:
+    return poll_until(
+        lambda: lambda_client.get_function_configuration(FunctionName=name, Qualifier=version),
+        lambda config: config["State"] != "Pending",
+    )
 
 
 def _invoke(lambda_client: Any, name: str, qualifier: str, event: dict[str, Any] | None = None) -> tuple[Any, str]:
