@@ -2,10 +2,40 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import uvloop
 from aiohttp import web
+
+from tests.server_process import free_port
+
+_START_DEADLINE_S = 10.0
+
+
+@contextmanager
+def running_bare_server() -> Iterator[int]:
+    """This server in a child process, listening on the port it yields once it accepts connections."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "bench.bare_http_server", str(port)])
+    try:
+        deadline = time.monotonic() + _START_DEADLINE_S
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port)).close()
+                break
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield port
+    finally:
+        server.terminate()
+        server.wait()
 
 
 async def echo(request: web.Request) -> web.Response:

@@ -12,16 +12,16 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import subprocess
 import sys
 import tempfile
 import time
 import timeit
 from pathlib import Path
 
+from bench.bare_http_server import running_bare_server
 from bench.baselines import fresh_interpreter_ms
 from bench.stats import print_table, summary
-from tests.server_process import FireboxServer, free_port
+from tests.server_process import FireboxServer
 from tests.zips import make_zip
 
 HANDLER = "def handler(event, context):\n    return None\n"
@@ -53,23 +53,8 @@ def direct_call(count: int) -> list[float]:
 
 
 def bare_round_trip(count: int) -> list[float]:
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "bench.bare_http_server", str(port)])
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", port)
-                connection.connect()
-                break
-            except ConnectionRefusedError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        return _series(connection, "/echo", count)
-    finally:
-        server.terminate()
-        server.wait()
+    with running_bare_server() as port:
+        return _series(http.client.HTTPConnection("127.0.0.1", port), "/echo", count)
 
 
 # Lambda's largest size: its CPU share (5.8 vCPU) is above this host's cores, so no CPU cap applies and the

@@ -103,6 +103,7 @@ class TmpDisks:
                 if process.returncode != 0:
                     formatting.unlink(missing_ok=True)
                     raise SandboxStartFailed(f"{_MKFS} could not format a /tmp image: {said.decode(errors='replace')}")
+                await asyncio.to_thread(_make_root_a_tmp, formatting)
                 formatting.rename(template)
         return template
 
@@ -113,8 +114,7 @@ class TmpDisks:
     @staticmethod
     def mount(image: Path) -> int:
         """Attach `image` to a loop device and mount it, detached: returns the mount's descriptor, whose
-        holder can attach it anywhere with move_mount. Its root is an empty, world-writable, sticky directory,
-        as /tmp is."""
+        holder can attach it anywhere with move_mount."""
         try:
             device, loop = _attach_loop(image)
             context = _check(_libc.syscall(_FSOPEN, b"ext4", _FSOPEN_CLOEXEC), "fsopen")
@@ -130,16 +130,26 @@ class TmpDisks:
             finally:
                 os.close(context)
                 os.close(loop)  # the mount holds the device now; with the mount gone, the device goes
-            root = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=mount)
-            try:
-                os.fchmod(root, 0o1777)
-                with contextlib.suppress(FileNotFoundError):
-                    os.rmdir("lost+found", dir_fd=root)
-            finally:
-                os.close(root)
         except OSError as exc:
             raise SandboxStartFailed(f"could not mount a /tmp image: {exc}") from exc
         return mount
+
+
+def _make_root_a_tmp(image: Path) -> None:
+    """Make a freshly formatted image's root what /tmp is: an empty, world-writable, sticky directory (once
+    per template, so no sandbox's mount has to write)."""
+    mount = TmpDisks.mount(image)
+    try:
+        root = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=mount)
+        try:
+            os.fchmod(root, 0o1777)
+            with contextlib.suppress(FileNotFoundError):
+                os.rmdir("lost+found", dir_fd=root)
+            os.fsync(root)
+        finally:
+            os.close(root)
+    finally:
+        os.close(mount)  # the last reference to a detached mount: it is unmounted, and its loop device freed
 
 
 def _attach_loop(image: Path) -> tuple[str, int]:

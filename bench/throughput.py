@@ -1,0 +1,131 @@
+"""Warm synchronous invocations per second, driven by load generators outside Python, beside a bare server.
+
+    .venv/bin/python -m bench.throughput [--connections 16] [--seconds 10] [--sandbox namespaces|process]
+
+- The bare server is aiohttp on uvloop (Firebox's own HTTP stack) answering every POST with its body
+  (`bench/bare_http_server.py`); Firebox answers Invoke of a no-op Python function with warm environments,
+  one per connection (warmed before the timed run).
+- Maximum rate: `wrk` (Debian package wrk), `--connections` connections on 2 threads, for `--seconds`.
+- Latency at half of Firebox's maximum rate: `hey` (Debian package hey) holding that rate (`-q` per
+  connection), against Firebox and against the bare server at the same rate.
+
+Goal (issue 4): Firebox at least 50% of the bare server's rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.bare_http_server import running_bare_server
+from bench.firebox_client import FULL_VCPU_MB, create_functions, running_server
+from bench.stats import Column, Goal, goal_results, print_table
+
+NOOP = "def handler(event, context):\n    return None\n"
+_TOOLS = {"wrk": "wrk", "hey": "hey"}  # command -> Debian package
+_WRK_LUA = 'wrk.method = "POST"\nwrk.body = "{}"\nwrk.headers["Content-Type"] = "application/json"\n'
+_COLUMNS = (
+    Column("rps", "requests/s", 0),
+    Column("p50_ms", "p50 ms"),
+    Column("p99_ms", "p99 ms"),
+    Column("errors", "non-2xx", 0),
+)
+
+
+def missing_tools() -> list[str]:
+    return [package for command, package in _TOOLS.items() if shutil.which(command) is None]
+
+
+def wrk_rate(url: str, connections: int, seconds: int, script: Path) -> tuple[float, int]:
+    """Requests per second wrk sustained against `url`, and how many answers were not 2xx or 3xx."""
+    threads = min(2, connections)
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if rate is None:
+        raise RuntimeError(f"wrk said nothing of its rate:\n{out}")
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return float(rate.group(1)), int(errors.group(1)) if errors else 0
+
+
+def hey_latency(url: str, connections: int, rate: float, seconds: int) -> dict[str, float]:
+    """p50 and p99 latency from hey holding `rate` requests per second over `connections` connections."""
+    per_connection = max(1, round(rate / connections))
+    command = [
+        "hey", "-z", f"{seconds}s", "-c", str(connections), "-q", str(per_connection),
+        "-m", "POST", "-T", "application/json", "-d", "{}", url,
+    ]  # fmt: skip
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    figures = {name: float(value) for name, value in re.findall(r"(\d+)% in ([\d.]+) secs", out)}
+    total = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    codes = re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)
+    return {
+        "rps": float(total.group(1)) if total else 0.0,
+        "p50_ms": figures["50"] * 1000,
+        "p99_ms": figures["99"] * 1000,
+        "errors": float(sum(int(n) for code, n in codes if not code.startswith("2"))),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--sandbox", choices=("namespaces", "process"), default="namespaces")
+    options = parser.parse_args()
+    missing = missing_tools()
+    if missing:
+        print(f"needs {', '.join(missing)}: apt-get install -y {' '.join(missing)}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="firebox-throughput-") as scratch:
+        script = Path(scratch) / "post.lua"
+        script.write_text(_WRK_LUA)
+        with running_bare_server() as port:
+            bare_url = f"http://127.0.0.1:{port}/2015-03-31/functions/bare/invocations"
+            bare_rps, bare_errors = wrk_rate(bare_url, options.connections, options.seconds, script)
+            args = ("--sandbox", options.sandbox, "--keep-alive", "3600")
+            with running_server(Path(scratch) / "data", *args) as server:
+                create_functions(server, ["noop"], NOOP, FULL_VCPU_MB)
+                url = f"{server.endpoint}/2015-03-31/functions/noop/invocations"
+                wrk_rate(url, options.connections, 3, script)  # warm: one environment per connection
+                firebox_rps, firebox_errors = wrk_rate(url, options.connections, options.seconds, script)
+                half = firebox_rps / 2
+                firebox_latency = hey_latency(url, options.connections, half, options.seconds)
+                environments = server.sandbox_processes()
+            bare_latency = hey_latency(bare_url, options.connections, half, options.seconds)
+    rows = {
+        "bare aiohttp server, wrk (maximum)": {"rps": bare_rps, "errors": float(bare_errors)},
+        "Firebox warm Invoke, wrk (maximum)": {
+            "rps": firebox_rps,
+            "errors": float(firebox_errors),
+            "bare_over_firebox": bare_rps / firebox_rps if firebox_rps else float("inf"),
+        },
+        "Firebox warm Invoke, hey at half that rate": firebox_latency,
+        "bare aiohttp server, hey at the same rate": bare_latency,
+    }
+    goal = {"Firebox warm Invoke, wrk (maximum)": [Goal("bare_over_firebox", 2.0, ">= 50% of the bare rate")]}
+    print_table(
+        f"Warm Invoke throughput, no-op Python handler, {options.sandbox} backend",
+        rows,
+        _COLUMNS,
+        ratio_to="bare aiohttp server, wrk (maximum)",
+        ratio_key="rps",
+        ratio_header="rate / bare",
+        goals=goal,
+        notes=[
+            f"{options.connections} connections; wrk {options.seconds} s per run on 2 threads; hey holds its rate"
+            f" with -q per connection. Firebox used {environments} environment processes ({FULL_VCPU_MB} MB each).",
+            "Both load generators run on the same 2-core machine as the servers.",
+        ],
+    )
+    print(goal_results(rows, goal))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
