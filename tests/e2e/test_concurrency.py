@@ -170,3 +170,15 @@ def test_sustained_load_over_the_reservation_gets_only_429s_and_leaks_nothing(
     assert set(outcomes) == {"done", "ReservedFunctionConcurrentInvocationLimitExceeded"}, outcomes
     assert outcomes["done"] > 20
     assert server.sandbox_processes() <= 4
+
+
+def test_reservations_survive_a_restart(start_server: Callable[..., FireboxServer]) -> None:
+    server = start_server()
+    server.create_function("held", SLEEPER)
+    server.client().put_function_concurrency(FunctionName="held", ReservedConcurrentExecutions=0)
+    data_dir, port = server.data_dir, server.port
+    server.stop()
+    restarted = start_server(data_dir=data_dir, port=port)
+    client = restarted.client()
+    assert client.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == 1000
+    assert _outcome(client, "held", 0) == "ReservedFunctionConcurrentInvocationLimitExceeded"

@@ -157,3 +157,24 @@ def test_a_provisioned_environment_that_dies_is_replaced_and_survives_a_restart(
     restarted = start_server(data_dir=data_dir, port=port).client()
     assert _wait_ready(restarted, "pc", "1")["Status"] == "READY"
     assert _invoke(restarted, "pc", "1")[0]["type"] == "provisioned-concurrency"
+
+
+def test_provisioned_environments_of_a_snapstart_version_are_restored_ahead(
+    start_server: Callable[..., FireboxServer],
+) -> None:
+    server = start_server()
+    client = server.client()
+    try:
+        server.create_function("snappc", SLOW_INIT, runtime="python3.12", SnapStart={"ApplyOn": "PublishedVersions"})
+    except client.exceptions.InvalidParameterValueException as exc:
+        pytest.skip(str(exc))
+    client.publish_version(FunctionName="snappc")
+    poll_until(
+        lambda: client.get_function_configuration(FunctionName="snappc", Qualifier="1"),
+        lambda config: config["State"] != "Pending",
+    )
+    client.put_provisioned_concurrency_config(FunctionName="snappc", Qualifier="1", ProvisionedConcurrentExecutions=1)
+    assert _wait_ready(client, "snappc", "1")["Status"] == "READY"
+    payload, report = _invoke(client, "snappc", "1")
+    assert payload["type"] == "provisioned-concurrency"
+    assert "Init Duration" not in report and "Restore Duration" not in report
