@@ -89,7 +89,9 @@ class _Zygote:
         common part of its filesystem built, waiting for what to become.
 
         These are the slow steps of a cold start (joining control groups on cgroup v1 waits for an RCU grace
-        period, several milliseconds): spares take them before any invocation waits for them.
+        period, several milliseconds): spares take them before any invocation waits for them. The child takes
+        them itself, so the zygote is free to fork the next one meanwhile (a burst of cold starts finds no
+        spare left, and would otherwise queue behind the zygote).
         """
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         linux.unshare(linux.CLONE_NEWPID)
@@ -103,6 +105,9 @@ class _Zygote:
                 ours.close()
                 self._control.close()
                 self._exits.close_in_child()
+                for procs in preparation["cgroup_procs"]:
+                    with open(procs, "w") as group:
+                        group.write("0")  # this process: the cgroup files take 0 for the writer
                 api = _prepare(preparation)
                 message, fds, _, _ = socket.recv_fds(theirs, MAX_MESSAGE, MAX_FDS)
                 if message and len(fds) in (2, 3):
@@ -112,14 +117,6 @@ class _Zygote:
             finally:
                 os._exit(126)
         theirs.close()
-        try:
-            for procs in preparation["cgroup_procs"]:
-                with open(procs, "w") as group:
-                    group.write(str(pid))
-        except OSError:
-            os.kill(pid, signal.SIGKILL)
-            ours.close()
-            raise
         return pid, ours
 
     def _prepare_spare(self, request: dict[str, Any]) -> None:
