@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firebox.errors import SandboxStartFailed
-from firebox.sandbox import messages
-from firebox.sandbox.base import INIT_CPUS
+from firebox.sandbox import messages, outbound
+from firebox.sandbox.base import INIT_CPUS, Network
 from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup
 from firebox.sandbox.tmp_disks import TmpDisks
 
@@ -43,11 +43,14 @@ class Copy:
     report: socket.socket  # the worker's end of its channel: exits are reported here
     output_fd: int  # read end of its stdout and stderr
     api: socket.socket  # its Runtime API socket, listening in its own network namespace
+    network: asyncio.subprocess.Process | None  # slirp4netns, for a template with outbound access
 
     def go(self, env: Mapping[str, str]) -> None:
         messages.send(self.report, {"go": True, "env": dict(env)})
 
     async def discard(self, release: Callable[[SandboxCgroup], Awaitable[None]]) -> None:
+        if self.network is not None:
+            await outbound.stop(self.network)
         for closing in (self.report, self.api):
             closing.close()
         with contextlib.suppress(OSError):
@@ -71,6 +74,7 @@ class CopyPool:
         scratch: Path,
         tmp_disks: TmpDisks | None,
         tmp_size_mb: int,
+        network: Network,
     ) -> None:
         self._ask_template = ask_template  # sends the template a copy's output pipe, channel and /tmp mount
         self._cgroups = cgroups
@@ -81,6 +85,7 @@ class CopyPool:
         self._scratch = scratch  # each copy's directory goes here
         self._tmp_disks = tmp_disks
         self._tmp_size_mb = tmp_size_mb
+        self._network = network  # each copy has a network namespace of its own, and gets the template's kind
         self._ready: deque[Copy] = deque()
         self._filling: asyncio.Task[None] | None = None
 
@@ -134,14 +139,14 @@ class CopyPool:
                 theirs.close()
                 if tmp_mount is not None:
                     os.close(tmp_mount)
-            pid, api = await _await_ready(report, cgroup)
+            pid, api, network = await _await_ready(report, cgroup, self._network)
         except BaseException:
             report.close()
             os.close(output_read)
             await self._release(cgroup)
             shutil.rmtree(scratch, ignore_errors=True)
             raise
-        return Copy(pid, cgroup, scratch, report, output_read, api)
+        return Copy(pid, cgroup, scratch, report, output_read, api, network)
 
     async def close(self) -> None:
         """Stop making copies and discard the ready ones (copies die with their template anyway)."""
@@ -164,9 +169,13 @@ def _ended(copy: Copy) -> bool:
     return True
 
 
-async def _await_ready(report: socket.socket, cgroup: SandboxCgroup) -> tuple[int, socket.socket]:
-    """Place the copy in its control groups as soon as it says it exists, then take its Runtime API socket."""
+async def _await_ready(
+    report: socket.socket, cgroup: SandboxCgroup, network: Network
+) -> tuple[int, socket.socket, asyncio.subprocess.Process | None]:
+    """Place the copy in its control groups as soon as it says it exists (and attach its outbound network),
+    then take its Runtime API socket."""
     pid: int | None = None
+    attached: asyncio.subprocess.Process | None = None
     try:
         async with asyncio.timeout(_READY_DEADLINE_S):
             while True:
@@ -176,12 +185,18 @@ async def _await_ready(report: socket.socket, cgroup: SandboxCgroup) -> tuple[in
                 if message.get("restored") and pid is None and sender:
                     pid = sender
                     cgroup.add(pid)
+                    if network is Network.OUTBOUND:
+                        attached = await outbound.attach(pid)
                     messages.send(report, {"placed": True})
                 elif message.get("api") and fds and pid is not None:
                     api = socket.socket(fileno=fds[0])
                     api.setblocking(False)
-                    return pid, api
+                    return pid, api, attached
                 for fd in fds:
                     os.close(fd)
-    except (TimeoutError, messages.ChannelClosed, OSError) as exc:
-        raise SandboxStartFailed(f"the SnapStart copy did not start: {exc}") from exc
+    except BaseException as exc:
+        if attached is not None:
+            await outbound.stop(attached)
+        if isinstance(exc, (TimeoutError, messages.ChannelClosed, OSError)):
+            raise SandboxStartFailed(f"the SnapStart copy did not start: {exc}") from exc
+        raise

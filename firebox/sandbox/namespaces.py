@@ -333,6 +333,7 @@ class NamespaceBackend:
                 scratch=self._scratch,
                 tmp_disks=self._tmp_disks,
                 tmp_size_mb=spec.ephemeral_storage_mb,
+                network=spec.network,
             )
         return sandbox
 
@@ -356,7 +357,9 @@ class NamespaceBackend:
         except OSError as exc:
             await copy.discard(_release)
             raise SandboxStartFailed(f"the SnapStart copy ended before it could go on: {exc}") from exc
-        return NamespaceSandbox(spec, copy.cgroup, copy.report, copy.output_fd, copy.api, copy.pid, copy.scratch, None)
+        return NamespaceSandbox(
+            spec, copy.cgroup, copy.report, copy.output_fd, copy.api, copy.pid, copy.scratch, copy.network
+        )
 
     @staticmethod
     async def _await_start(report: socket.socket) -> tuple[int, socket.socket]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.polling import poll_until
 from tests.server_process import FireboxServer
 
 pytestmark = pytest.mark.skipif(
@@ -119,3 +120,32 @@ def test_no_network_by_default(
 def test_an_unknown_network_choice_is_refused(lambda_client: Any, create_function: Any) -> None:
     with pytest.raises(lambda_client.exceptions.InvalidParameterValueException, match="FIREBOX_NETWORK"):
         create_function(Environment={"Variables": {"FIREBOX_NETWORK": "everywhere"}})
+
+
+@needs_slirp
+def test_restored_snapstart_copies_get_outbound_access_of_their_own(
+    lambda_client: Any, create_function: Any, function_name: str, server: FireboxServer, test_host: str
+) -> None:
+    try:
+        create_function(
+            {"app.py": PROBE},
+            runtime="python3.12",
+            Environment={"Variables": {"FIREBOX_NETWORK": "outbound"}},
+            SnapStart={"ApplyOn": "PublishedVersions"},
+            Timeout=10,
+        )
+    except lambda_client.exceptions.InvalidParameterValueException as exc:
+        pytest.skip(str(exc))
+    version = lambda_client.publish_version(FunctionName=function_name)["Version"]
+    state = poll_until(
+        lambda: lambda_client.get_function_configuration(FunctionName=function_name, Qualifier=version)["State"],
+        lambda state: state != "Pending",
+    )
+    assert state == "Active"
+    seen = _probe(
+        lambda_client,
+        f"{function_name}:{version}",
+        {"test host": (test_host, 8080), "firebox via loopback": ("127.0.0.1", server.port)},
+    )
+    assert seen["test host"] == "hello from the test host"
+    assert seen["firebox via loopback"].startswith("failed")
