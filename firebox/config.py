@@ -24,6 +24,8 @@ class Settings:
     snapstart_ready_copies: int = 1
     # Modules each zygote imports ahead of every cold start, where the function's interpreter has them
     preload: tuple[str, ...] = ("boto3",)
+    # Worker processes running the environments (1: in the server's own process)
+    workers: int = 1
 
     @property
     def endpoint(self) -> str:

@@ -8,11 +8,14 @@ shutdown runs it forwards: the listener closes first, so no request arrives whil
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
 import os
 import resource
 import secrets
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -36,7 +39,7 @@ from firebox.sandbox import (
 from firebox.sandbox.tmp_disks import TmpDisks
 from firebox.sandbox.tmp_disks import unavailable_reason as tmp_disks_unavailable
 from firebox.store import Arns, CodeStore, FunctionRegistry, SqliteStore
-from firebox.worker import CodeCache, Credentials, Runtimes, Worker, WorkerSettings
+from firebox.worker import CodeCache, Credentials, RemoteWorker, Runtimes, Worker, WorkerService, WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +53,7 @@ def _sandbox_credentials() -> Credentials:
     )
 
 
-def _sandbox_backend(settings: Settings, scratch: Path) -> SandboxBackend:
+def _sandbox_backend(settings: Settings, scratch: Path, worker_index: int = 0) -> SandboxBackend:
     """The backend asked for. Running functions without isolation is never a fallback: it must be chosen."""
     if settings.backend == "process":
         return ProcessBackend(scratch)
@@ -71,9 +74,21 @@ def _sandbox_backend(settings: Settings, scratch: Path) -> SandboxBackend:
         cgroups,
         compile_filter(),
         base_python,
-        NamespaceSettings(preload=settings.preload, ready_copies=settings.snapstart_ready_copies),
+        _namespace_settings(settings, worker_index),
         template_seccomp=compile_filter(template=True),
         tmp_disks=_tmp_disks(scratch),
+    )
+
+
+def _namespace_settings(settings: Settings, worker_index: int) -> NamespaceSettings:
+    # Each worker process hands out host uids from a block of its own: no two sandboxes share one.
+    defaults = NamespaceSettings()
+    block = defaults.uid_count // settings.workers
+    return NamespaceSettings(
+        preload=settings.preload,
+        ready_copies=settings.snapstart_ready_copies,
+        first_uid=defaults.first_uid + worker_index * block,
+        uid_count=block,
     )
 
 
@@ -105,21 +120,25 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     code_store = CodeStore(data / "code")
     log_store = LogStore(data / "logs.db")
     runtimes = await Runtimes.discover()
-    worker = Worker(
-        worker_id="local-1",
-        backend=_sandbox_backend(settings, scratch / str(os.getpid())),
-        code_cache=CodeCache(code_store, data / "tasks"),
-        runtimes=runtimes,
-        log_store=log_store,
-        settings=WorkerSettings(
-            region=settings.region,
-            api_endpoint=settings.endpoint,
-            credentials=_sandbox_credentials(),
-            log_budget_bytes=settings.log_budget_bytes,
-        ),
-    )
+    credentials = _sandbox_credentials()
+    workers: list[Worker | RemoteWorker]
+    if settings.workers == 1:
+        workers = [_worker(settings, 0, credentials, code_store, log_store, runtimes)]
+    else:
+        workers = [
+            RemoteWorker(
+                f"local-{index + 1}",
+                [sys.executable, "-m", "firebox.worker_process", "{fd}"],
+                {
+                    **os.environ,
+                    WORKER_CONFIG: worker_config(settings, index, credentials),
+                    "FIREBOX_LOG_LEVEL": logging.getLevelName(logging.getLogger().getEffectiveLevel()),
+                },
+            )
+            for index in range(settings.workers)
+        ]
     assignment = Assignment(
-        Placement([worker]),
+        Placement(workers),
         keep_alive_s=settings.keep_alive_s,
         concurrency=Concurrency(settings.account_concurrency),
         scaling=ScalingLimit(settings.scaling_environments, settings.scaling_window_s),
@@ -138,10 +157,13 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     try:
         async with asyncio.TaskGroup() as services:
             services.create_task(log_store.run(), name="logs.flusher")
-            worker_ready, assignment_ready = asyncio.Event(), asyncio.Event()
-            services.create_task(worker.run(worker_ready), name="worker")
+            workers_ready = [asyncio.Event() for _ in workers]
+            for worker, worker_ready in zip(workers, workers_ready, strict=True):
+                services.create_task(worker.run(worker_ready), name=f"worker.{worker.worker_id}")
+            assignment_ready = asyncio.Event()
             services.create_task(assignment.run(assignment_ready), name="assignment")
-            await worker_ready.wait()
+            for worker_ready in workers_ready:
+                await worker_ready.wait()
             await assignment_ready.wait()
             for function, reserved in (await registry.reserved_concurrency()).items():
                 assignment.concurrency.reserve(function, reserved)
@@ -170,4 +192,69 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
                 await runner.cleanup()
     finally:
         await state.close()
+        log_store.close()
+
+
+def _worker(
+    settings: Settings,
+    index: int,
+    credentials: Credentials,
+    code_store: CodeStore,
+    log_store: LogStore,
+    runtimes: Runtimes,
+) -> Worker:
+    data = settings.data_dir.resolve()
+    return Worker(
+        worker_id=f"local-{index + 1}",
+        backend=_sandbox_backend(settings, data / "sandboxes" / str(os.getpid()), index),
+        code_cache=CodeCache(code_store, data / "tasks"),
+        runtimes=runtimes,
+        log_store=log_store,
+        settings=WorkerSettings(
+            region=settings.region,
+            api_endpoint=settings.endpoint,
+            credentials=credentials,
+            log_budget_bytes=settings.log_budget_bytes,
+        ),
+    )
+
+
+WORKER_CONFIG = "FIREBOX_WORKER_CONFIG"  # how a worker process is given its settings (never on its command line)
+
+
+def worker_config(settings: Settings, index: int, credentials: Credentials) -> str:
+    fields = {**dataclasses.asdict(settings), "data_dir": str(settings.data_dir.resolve())}
+    return json.dumps({"settings": fields, "index": index, "credentials": dataclasses.asdict(credentials)})
+
+
+async def serve_worker(config: str, channel_fd: int) -> None:
+    """Run one worker process: its worker, served over the channel its server gave it, until the channel
+    closes (the server stopped) or this process is cancelled."""
+    _raise_descriptor_limit()
+    given = json.loads(config)
+    fields = given["settings"]
+    settings = Settings(**{**fields, "data_dir": Path(fields["data_dir"]), "preload": tuple(fields["preload"])})
+    data = settings.data_dir
+    log_store = LogStore(data / "logs.db")
+    worker = _worker(
+        settings,
+        int(given["index"]),
+        Credentials(**given["credentials"]),
+        CodeStore(data / "code"),
+        log_store,
+        await Runtimes.discover(),
+    )
+    reader, writer = await asyncio.open_connection(sock=socket.socket(fileno=channel_fd))
+    service = WorkerService(worker, reader, writer)
+    worker.events = service
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            flusher = tasks.create_task(log_store.run(), name="logs.flusher")
+            worker_ready = asyncio.Event()
+            running = tasks.create_task(worker.run(worker_ready), name="worker")
+            await service.serve(worker_ready)
+            running.cancel()
+            flusher.cancel()
+    finally:
+        writer.close()
         log_store.close()

@@ -20,7 +20,9 @@ _names = itertools.count()
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FireboxServer]:
     """One server for the whole session; tests keep apart by using unique function names."""
-    instance = FireboxServer(tmp_path_factory.mktemp("firebox") / "data", "--keep-alive", "60").start()
+    # FIREBOX_TEST_SERVER_ARGS adds options to it (say "--workers 2") to run the suite against them.
+    extra = os.environ.get("FIREBOX_TEST_SERVER_ARGS", "").split()
+    instance = FireboxServer(tmp_path_factory.mktemp("firebox") / "data", "--keep-alive", "60", *extra).start()
     yield instance
     instance.stop()
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 from botocore.config import Config
 
 from tests.zips import make_zip
@@ -137,6 +138,22 @@ class FireboxServer:
             **extra,
         )
         return created
+
+    def publish_snapstart_function(self, name: str, source: str) -> tuple[str, str]:
+        """Create `name` on python3.12 with SnapStart on (the test is skipped where that runtime is missing),
+        publish it, and wait for its snapshot: the version and its State then."""
+        client = self.client()
+        try:
+            self.create_function(name, source, runtime="python3.12", SnapStart={"ApplyOn": "PublishedVersions"})
+        except client.exceptions.InvalidParameterValueException as exc:
+            pytest.skip(str(exc))
+        version: str = client.publish_version(FunctionName=name)["Version"]
+        deadline = time.monotonic() + 60
+        while True:
+            state: str = client.get_function_configuration(FunctionName=name, Qualifier=version)["State"]
+            if state != "Pending" or time.monotonic() > deadline:
+                return version, state
+            time.sleep(0.05)
 
     def client(self, service: str = "lambda", **config: Any) -> Any:
         return boto3.client(

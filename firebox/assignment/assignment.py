@@ -21,7 +21,7 @@ from firebox.assignment.provisioned import ProvisionedPool, ProvisionedStatus
 from firebox.errors import EnvironmentGone, PlatformFailure
 from firebox.placement import Placement
 from firebox.store import FunctionConfig
-from firebox.worker import PENDING, Invocation, InvocationResult, SnapshotState, SnapshotStatus
+from firebox.worker import PENDING, Invocation, InvocationResult, SnapshotState, SnapshotStatus, WorkerApi
 
 _ATTEMPTS = 3  # an environment that ended while idle costs a retry on a fresh one, not an error
 QUEUE_LIMIT_S = 1.0  # how long an invocation over the scaling rate waits for an environment before a 429
@@ -140,8 +140,20 @@ class Assignment:
         return None
 
     async def _start(self, config: FunctionConfig) -> Lease:
-        worker = self._placement.choose()
+        worker = self._placement.choose(self._holds_snapshot(config))
         return Lease(worker, await worker.start_environment(config))
+
+    def _holds_snapshot(self, config: FunctionConfig) -> Callable[[WorkerApi], bool]:
+        """For a SnapStart version, the workers whose snapshot of it is ready, if any is (a restore elsewhere
+        would have to wait for a snapshot of its own); any worker otherwise."""
+        if not config.restores_from_snapshot:
+            return lambda worker: True
+        ready = [w for w in self._placement.workers if w.available and _is_active(w.snapshot_status(config))]
+        return (lambda worker: worker in ready) if ready else (lambda worker: True)
+
+    async def flush_logs(self) -> None:
+        """Have every worker store the log lines it has so far (readers of logs call this first)."""
+        await asyncio.gather(*(w.flush_logs() for w in self._placement.workers if w.available))
 
     def retire(self, function: str, keep: Callable[[str, str], bool] = lambda version, revision: False) -> None:
         """Stop the idle environments and the SnapStart snapshots of `function`, except those
@@ -220,3 +232,7 @@ class Assignment:
                     self._stop(stack.popleft()[0])
                 if not stack:
                     del self._idle[key]
+
+
+def _is_active(status: SnapshotStatus | None) -> bool:
+    return status is not None and status.state is SnapshotState.ACTIVE

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from firebox.store import FunctionConfig
-from firebox.worker import Worker
+from firebox.worker import WorkerApi
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +23,7 @@ class EnvKey:
 
 @dataclass(frozen=True, slots=True)
 class Lease:
-    worker: Worker
+    worker: WorkerApi
     env_id: str
     provisioned: bool = False  # one of a provisioned concurrency configuration's environments
 

@@ -98,6 +98,13 @@ def _scaling_rate(text: str) -> tuple[int, float]:
     help="New environments one function may start, per so many seconds (N/SECONDS).",
 )
 @click.option(
+    "--workers",
+    default=_DEFAULTS.workers,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes running the environments (1: in the server's own process).",
+)
+@click.option(
     "--preload",
     default=",".join(_DEFAULTS.preload),
     show_default=True,
@@ -117,6 +124,7 @@ def serve(
     snapstart_ready_copies: int,
     account_concurrency: int,
     scaling_rate: str,
+    workers: int,
     preload: str,
     log_level: str,
 ) -> None:
@@ -140,5 +148,6 @@ def serve(
         scaling_environments=environments,
         scaling_window_s=window_s,
         preload=tuple(name.strip() for name in preload.split(",") if name.strip()),
+        workers=workers,
     )
     _run(settings)

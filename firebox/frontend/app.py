@@ -41,7 +41,7 @@ class LambdaApi:
         for resource in resources:
             self._operations.update(resource.operations())
         self._api = ServiceApi("lambda", self._operations)
-        self._logs = LogsApi(frontend.log_store)
+        self._logs = LogsApi(frontend.log_store, frontend.assignment.flush_logs)
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=MAX_REQUEST_BYTES - 1, handler_args={"access_log": None})

@@ -42,8 +42,9 @@ def _token(params: Params) -> int:
 
 
 class LogsApi:
-    def __init__(self, store: LogStore) -> None:
+    def __init__(self, store: LogStore, flush_writers: Callable[[], Awaitable[None]]) -> None:
         self._store = store
+        self._flush_writers = flush_writers  # lines written in worker processes are stored before any read
         self._model = botocore.session.get_session().get_service_model("logs")
         self._operations: dict[str, Callable[[Params], Awaitable[Params]]] = {
             "DescribeLogGroups": self.describe_log_groups,
@@ -64,6 +65,7 @@ class LogsApi:
             if not isinstance(params, dict):
                 raise InvalidRequestContent("The request body must be a JSON object")
             validate(params, self._model.operation_model(target.removeprefix(TARGET_PREFIX)).input_shape)
+            await self._flush_writers()
             result = await operation(params)
         except FireboxError as error:
             code, status, message = aws_error_of(error)

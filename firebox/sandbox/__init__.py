@@ -13,6 +13,7 @@ from firebox.sandbox.base import (
 )
 from firebox.sandbox.cgroups import CgroupTree
 from firebox.sandbox.namespaces import NamespaceBackend, NamespaceSettings, unavailable_reason
+from firebox.sandbox.parent_death import die_with_parent
 from firebox.sandbox.process import ProcessBackend
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "SandboxBackend",
     "SandboxExit",
     "SandboxSpec",
+    "die_with_parent",
     "unavailable_reason",
 ]

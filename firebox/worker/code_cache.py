@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import shutil
 import stat
@@ -46,9 +47,12 @@ class CodeCache:
             for directory, _, _ in os.walk(staging):
                 os.chmod(directory, _READ_ONLY_EXEC)
             os.rename(staging, target)
-        except FileExistsError:
-            pass  # another process unpacked it first: same content by construction
-        except (OSError, *ZIP_ERRORS) as exc:
+        except OSError as exc:
+            # Another worker process unpacked it first (rename onto a directory that is not empty fails with
+            # ENOTEMPTY or EEXIST): same content by construction.
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not target.is_dir():
+                raise InvalidZipFile(f"Could not unpack code {digest}: {exc}") from exc
+        except ZIP_ERRORS as exc:
             raise InvalidZipFile(f"Could not unpack code {digest}: {exc}") from exc
         finally:
             if staging.exists():

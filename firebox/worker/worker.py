@@ -20,6 +20,7 @@ from firebox.observability import LogStore
 from firebox.runtime import PYTHON_BOOTSTRAP
 from firebox.sandbox import Network, SandboxBackend, SandboxSpec
 from firebox.store import FunctionConfig
+from firebox.worker.api import WorkerEvents
 from firebox.worker.code_cache import CodeCache
 from firebox.worker.environment import Environment, EnvState, Origin
 from firebox.worker.invocation import Invocation, InvocationResult
@@ -46,13 +47,6 @@ class WorkerSettings:
     log_budget_bytes: int = 4 * 1024 * 1024  # log output one invocation may write before the rest is dropped
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerStatistics:
-    starting: int
-    idle: int
-    busy: int
-
-
 class Worker:
     def __init__(
         self,
@@ -72,6 +66,7 @@ class Worker:
         self._environments: dict[str, Environment] = {}
         # SnapStart: each published version's snapshot, and its template environment once there is one.
         self._snapshots: dict[SnapshotKey, tuple[SnapshotStatus, Environment | None]] = {}
+        self.events: WorkerEvents | None = None  # told of ended environments and changed snapshots
         self._tasks: asyncio.TaskGroup | None = None
 
     async def run(self, ready: asyncio.Event) -> None:
@@ -168,12 +163,12 @@ class Worker:
         """Make `config`'s snapshot in the background, unless there is one (or one is being made)."""
         key = SnapshotKey.of(config)
         if key not in self._snapshots:
-            self._snapshots[key] = (PENDING, None)
+            self._set_snapshot(key, PENDING, None)
             self._spawn(self._make_snapshot(config, key), f"worker.snapshot.{config.name}.{config.version}")
 
     async def _make_snapshot(self, config: FunctionConfig, key: SnapshotKey) -> None:
         env = self._new_environment(config, Origin.TEMPLATE)
-        self._snapshots[key] = (PENDING, env)
+        self._set_snapshot(key, PENDING, env)
         try:
             await self._start_sandbox(env)
         except SandboxStartFailed as exc:
@@ -184,10 +179,18 @@ class Worker:
         if self._snapshots.get(key) != (PENDING, env):  # dropped meanwhile: the version is gone
             await self._destroy(env)
         elif outcome is None:
-            self._snapshots[key] = (ACTIVE, env)
+            self._set_snapshot(key, ACTIVE, env)
         else:
-            self._snapshots[key] = (outcome, None)
+            self._set_snapshot(key, outcome, None)
             await self._destroy(env)
+
+    def _set_snapshot(self, key: SnapshotKey, status: SnapshotStatus, template: Environment | None) -> None:
+        self._snapshots[key] = (status, template)
+        self._tell_snapshot(key, status)
+
+    def _tell_snapshot(self, key: SnapshotKey, status: SnapshotStatus | None) -> None:
+        if self.events is not None:
+            self.events.snapshot_changed(key, status)
 
     def _template(self, config: FunctionConfig) -> Environment:
         key = SnapshotKey.of(config)
@@ -211,6 +214,7 @@ class Worker:
         made from them end with them."""
         for key in [k for k in self._snapshots if k.function == function and not keep(k.version, k.revision_id)]:
             _, template = self._snapshots.pop(key)
+            self._tell_snapshot(key, None)
             if template is not None:
                 self._spawn(self._destroy(template), f"worker.destroy.{template.env_id[:8]}")
 
@@ -250,24 +254,29 @@ class Worker:
     async def _destroy(self, env: Environment) -> None:
         if self._environments.pop(env.env_id, None) is None:
             return
+        if self.events is not None:
+            self.events.environment_ended(env.env_id)
         if env.origin is Origin.TEMPLATE:
             # A snapshot whose template ended is lost; the next restore makes it again.
             for key, (status, template) in list(self._snapshots.items()):
                 if template is env and status.state is SnapshotState.ACTIVE:
                     del self._snapshots[key]
+                    self._tell_snapshot(key, None)
         try:
             await env.destroy()
         except OSError as exc:
             log.error("environment %s was not cleaned up fully: %s", env.env_id, exc)
 
+    @property
+    def available(self) -> bool:
+        return self._tasks is not None
+
+    def load(self) -> int:
+        return len(self._environments)
+
+    async def flush_logs(self) -> None:
+        self._log_store.flush()
+
     def is_alive(self, env_id: str) -> bool:
         env = self._environments.get(env_id)
         return env is not None and env.state is not EnvState.GONE
-
-    def statistics(self) -> WorkerStatistics:
-        states = [env.state for env in self._environments.values()]
-        return WorkerStatistics(
-            starting=states.count(EnvState.STARTING),
-            idle=states.count(EnvState.IDLE),
-            busy=states.count(EnvState.BUSY),
-        )

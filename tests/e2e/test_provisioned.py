@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import os
-import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +20,8 @@ import os, time
 time.sleep(0.5)
 
 def handler(event, context):
+    if event.get("exit"):
+        os._exit(1)  # the environment dies
     time.sleep(event.get("sleep", 0))
     return {"type": os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"], "pid_ns": os.readlink("/proc/self/ns/pid")}
 """
@@ -136,15 +135,14 @@ def test_a_provisioned_environment_that_dies_is_replaced_and_survives_a_restart(
     client.put_provisioned_concurrency_config(FunctionName="pc", Qualifier="1", ProvisionedConcurrentExecutions=1)
     assert _wait_ready(client, "pc", "1")["Status"] == "READY"
     before = _invoke(client, "pc", "1")[0]["pid_ns"]
-    # Kill its one environment from outside: the pool notices and starts another.
-    killed = set(server.sandbox_pids())
-    for pid in killed:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    # Its one environment dies (mid-invocation): the pool notices and starts another.
+    died = set(server.sandbox_pids())
+    crashed = client.invoke(FunctionName="pc", Qualifier="1", Payload=json.dumps({"exit": True}))
+    assert crashed["FunctionError"] == "Unhandled"
 
     def replaced(config: dict[str, Any]) -> bool:
         running = set(server.sandbox_pids())
-        return config["Status"] == "READY" and bool(running) and not running & killed
+        return config["Status"] == "READY" and bool(running) and not running & died
 
     config = poll_until(lambda: client.get_provisioned_concurrency_config(FunctionName="pc", Qualifier="1"), replaced)
     assert replaced(config), f"not replaced: {config}, sandboxes {server.sandbox_pids()}; {server.log()[-3000:]}"
@@ -164,15 +162,7 @@ def test_provisioned_environments_of_a_snapstart_version_are_restored_ahead(
 ) -> None:
     server = start_server()
     client = server.client()
-    try:
-        server.create_function("snappc", SLOW_INIT, runtime="python3.12", SnapStart={"ApplyOn": "PublishedVersions"})
-    except client.exceptions.InvalidParameterValueException as exc:
-        pytest.skip(str(exc))
-    client.publish_version(FunctionName="snappc")
-    poll_until(
-        lambda: client.get_function_configuration(FunctionName="snappc", Qualifier="1"),
-        lambda config: config["State"] != "Pending",
-    )
+    assert server.publish_snapstart_function("snappc", SLOW_INIT) == ("1", "Active")
     client.put_provisioned_concurrency_config(FunctionName="snappc", Qualifier="1", ProvisionedConcurrentExecutions=1)
     assert _wait_ready(client, "snappc", "1")["Status"] == "READY"
     payload, report = _invoke(client, "snappc", "1")

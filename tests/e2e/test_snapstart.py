@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from tests.polling import poll_until
-from tests.server_process import FireboxServer
 
 SNAP_START = {"ApplyOn": "PublishedVersions"}
 RUNTIME = "python3.12"
@@ -65,17 +64,6 @@ def handler(event, context):
         "log_stream": context.log_stream_name,
     }
 """
-
-
-def _publish_snap_function(server: FireboxServer, name: str) -> str:
-    """On a server of the test's own: create `name` (HOOKED, SnapStart on) and publish it; its version."""
-    client = server.client()
-    try:
-        server.create_function(name, HOOKED, runtime=RUNTIME, SnapStart=SNAP_START)
-    except client.exceptions.InvalidParameterValueException as exc:
-        pytest.skip(str(exc))
-    version: str = client.publish_version(FunctionName=name)["Version"]
-    return version
 
 
 def _wait_state(lambda_client: Any, name: str, version: str) -> dict[str, Any]:
@@ -224,7 +212,7 @@ def test_snapstart_is_refused_where_aws_refuses_it(
 def test_snapshots_are_made_again_after_a_restart(start_server: Callable[..., Any]) -> None:
     server = start_server()
     client = server.client()
-    version = _publish_snap_function(server, "snap-restart")
+    version, _ = server.publish_snapstart_function("snap-restart", HOOKED)
     assert _wait_state(client, "snap-restart", version)["State"] == "Active"
     data_dir, port = server.data_dir, server.port
     server.stop()
@@ -305,7 +293,7 @@ def test_a_restored_copy_has_its_own_memory_limit(
 def test_deleting_a_version_ends_its_template_and_copies(start_server: Callable[..., Any]) -> None:
     server = start_server("--snapstart-ready-copies", "1")
     client = server.client()
-    version = _publish_snap_function(server, "snap-delete")
+    version, _ = server.publish_snapstart_function("snap-delete", HOOKED)
     assert _wait_state(client, "snap-delete", version)["State"] == "Active"
     _invoke(client, "snap-delete", version)
     deadline = time.monotonic() + 10
@@ -322,7 +310,7 @@ def test_deleting_a_version_ends_its_template_and_copies(start_server: Callable[
 def test_the_process_backend_fails_snapstart_versions_with_the_reason(start_server: Callable[..., Any]) -> None:
     server = start_server("--sandbox", "process")
     client = server.client()
-    version = _publish_snap_function(server, "snap-process")
+    version, _ = server.publish_snapstart_function("snap-process", HOOKED)
     config = _wait_state(client, "snap-process", version)
     assert config["State"] == "Failed"
     assert config["StateReasonCode"] == "InternalError"

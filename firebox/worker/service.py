@@ -1,0 +1,101 @@
+"""A worker process's side of its channel: it serves a `Worker`'s calls and tells the server what changed.
+
+Events: "ready" once the worker runs, "ended" when one of its environments is gone, "snapshot" when a
+snapshot's state changes. Requests are served concurrently (an invocation takes as long as it takes);
+"ping" answers at once, which is how the server knows the worker is alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from firebox.errors import FireboxError
+from firebox.store import FunctionConfig
+from firebox.worker.channel import ChannelClosed, error_message, read_frame, write_frame
+from firebox.worker.invocation import Invocation
+from firebox.worker.snapshots import SnapshotKey, SnapshotStatus
+from firebox.worker.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+class WorkerService:
+    def __init__(self, worker: Worker, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._worker = worker
+        self._reader = reader
+        self._writer = writer
+        self._ops: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
+            "ping": self._ping,
+            "start": self._start,
+            "invoke": self._invoke,
+            "stop": self._stop,
+            "prewarm": self._prewarm,
+            "make_snapshot": self._make_snapshot,
+            "drop_snapshots": self._drop_snapshots,
+            "flush_logs": self._flush_logs,
+        }
+
+    def environment_ended(self, env_id: str) -> None:
+        self._send({"event": "ended", "env_id": env_id})
+
+    def snapshot_changed(self, key: SnapshotKey, status: SnapshotStatus | None) -> None:
+        self._send({"event": "snapshot", "key": key, "status": status})
+
+    def _send(self, message: dict[str, Any]) -> None:
+        if not self._writer.is_closing():
+            write_frame(self._writer, message)
+
+    async def serve(self, worker_ready: asyncio.Event) -> None:
+        """Answer requests until the server closes the channel."""
+        await worker_ready.wait()
+        self._send({"event": "ready"})
+        async with asyncio.TaskGroup() as requests:
+            while True:
+                try:
+                    message = await read_frame(self._reader)
+                except ChannelClosed:
+                    return
+                requests.create_task(self._answer(message), name=f"worker.request.{message.get('op')}")
+
+    async def _answer(self, message: dict[str, Any]) -> None:
+        op = self._ops.get(str(message.get("op")))
+        try:
+            if op is None:
+                raise ValueError(f"unknown operation {message.get('op')!r}")
+            reply: dict[str, Any] = {"id": message.get("id"), "ok": await op(message.get("args") or {})}
+        except Exception as exc:  # every failure goes back to the caller, as the error it is
+            if not isinstance(exc, FireboxError):
+                log.exception("worker request %s failed", message.get("op"))
+            reply = {"id": message.get("id"), "error": error_message(exc)}
+        self._send(reply)
+
+    async def _ping(self, args: dict[str, Any]) -> str:
+        return "pong"
+
+    async def _start(self, args: dict[str, Any]) -> str:
+        config = msgspec.convert(args["config"], FunctionConfig)
+        return await self._worker.start_environment(config, provisioned=bool(args.get("provisioned")))
+
+    async def _invoke(self, args: dict[str, Any]) -> Any:
+        return await self._worker.invoke(str(args["env_id"]), msgspec.convert(args["invocation"], Invocation))
+
+    async def _stop(self, args: dict[str, Any]) -> None:
+        await self._worker.stop_environment(str(args["env_id"]))
+
+    async def _prewarm(self, args: dict[str, Any]) -> str | None:
+        return await self._worker.prewarm(str(args["env_id"]))
+
+    async def _make_snapshot(self, args: dict[str, Any]) -> None:
+        self._worker.make_snapshot(msgspec.convert(args["config"], FunctionConfig))
+
+    async def _drop_snapshots(self, args: dict[str, Any]) -> None:
+        dropped = {(str(version), str(revision)) for version, revision in args["versions"]}
+        self._worker.drop_snapshots(str(args["function"]), keep=lambda v, r: (v, r) not in dropped)
+
+    async def _flush_logs(self, args: dict[str, Any]) -> None:
+        await self._worker.flush_logs()

@@ -1,0 +1,106 @@
+"""`firebox serve --workers N`: environments in worker processes of their own, spread by placement; a worker
+that dies takes only its own invocations with it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.polling import concurrently, poll_until
+from tests.server_process import SANDBOX_FIRST_UID, FireboxServer
+
+SLEEPER = """
+import os, time
+
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    return os.getuid()
+"""
+_UIDS_PER_WORKER = 50_000  # the namespace backend's 100,000 sandbox uids, split between 2 workers
+
+
+def _worker_processes(server: FireboxServer) -> list[int]:
+    assert server.process is not None
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == server.process.pid and b"firebox.worker_process" in command:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def _worker_of_sandbox(pid: int) -> int:
+    """Which worker (0 or 1) a sandbox process belongs to, by its host uid's block."""
+    return (Path(f"/proc/{pid}").stat().st_uid - SANDBOX_FIRST_UID) // _UIDS_PER_WORKER
+
+
+def _outcome(client: Any, sleep: float) -> str:
+    try:
+        response = client.invoke(FunctionName="work", Payload=json.dumps({"sleep": sleep}))
+    except ClientError as exc:
+        return str(exc.response["Error"]["Code"])
+    assert "FunctionError" not in response, response["Payload"].read()
+    return "done"
+
+
+@pytest.fixture
+def two_workers(start_server: Callable[..., FireboxServer]) -> FireboxServer:
+    server = start_server("--workers", "2", "--keep-alive", "60")
+    assert len(_worker_processes(server)) == 2
+    server.create_function("work", SLEEPER)
+    return server
+
+
+def test_environments_are_spread_over_the_workers(two_workers: FireboxServer) -> None:
+    client = two_workers.client()
+    assert Counter(concurrently(6, lambda: _outcome(client, 0.5))) == Counter({"done": 6})
+    sandboxes = two_workers.sandbox_pids()
+    assert len(sandboxes) == 6
+    assert Counter(_worker_of_sandbox(pid) for pid in sandboxes) == Counter({0: 3, 1: 3})
+    logs = two_workers.client("logs").filter_log_events(logGroupName="/aws/lambda/work")["events"]
+    assert sum(1 for event in logs if event["message"].startswith("REPORT")) == 6  # both workers' lines
+
+
+def test_a_worker_that_dies_fails_only_its_own_invocations(two_workers: FireboxServer) -> None:
+    client = two_workers.client()
+    results: list[str] = []
+    callers = [threading.Thread(target=lambda: results.append(_outcome(client, 2.0))) for _ in range(6)]
+    for caller in callers:
+        caller.start()
+    poll_until(two_workers.sandbox_pids, lambda pids: len(pids) == 6, 10)  # all six are running
+    os.kill(_worker_processes(two_workers)[0], signal.SIGKILL)
+    for caller in callers:
+        caller.join()
+    assert Counter(results) == Counter({"done": 3, "ServiceException": 3})
+    # The server goes on with the worker it has left; the dead worker's sandboxes died with it.
+    assert len(_worker_processes(two_workers)) == 1
+    assert Counter(concurrently(3, lambda: _outcome(client, 0.1))) == Counter({"done": 3})
+    survivors = poll_until(two_workers.sandbox_pids, lambda pids: all(_worker_of_sandbox(p) == 1 for p in pids), 10)
+    assert survivors and all(_worker_of_sandbox(pid) == 1 for pid in survivors)
+
+
+def test_snapstart_restores_go_to_the_worker_holding_the_snapshot(two_workers: FireboxServer) -> None:
+    client = two_workers.client()
+    assert two_workers.publish_snapstart_function("snap", SLEEPER) == ("1", "Active")
+
+    def restore() -> int:
+        return int(
+            json.loads(client.invoke(FunctionName="snap", Qualifier="1", Payload=b'{"sleep": 0.3}')["Payload"].read())
+        )
+
+    assert len(concurrently(4, restore)) == 4  # none refused as "not ready" by a worker without the snapshot
