@@ -1,6 +1,7 @@
 """Warm synchronous invocations per second, driven by load generators outside Python, beside a bare server.
 
     .venv/bin/python -m bench.throughput [--connections 16] [--seconds 10] [--sandbox namespaces|process]
+                                         [--workers N]
 
 - The bare server is aiohttp on uvloop (Firebox's own HTTP stack) answering every POST with its body
   (`bench/bare_http_server.py`); Firebox answers Invoke of a no-op Python function with warm environments,
@@ -77,6 +78,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--sandbox", choices=("namespaces", "process"), default="namespaces")
+    parser.add_argument("--workers", type=int, default=1, help="firebox serve --workers")
     options = parser.parse_args()
     missing = missing_tools()
     if missing:
@@ -88,7 +90,7 @@ def main() -> int:
         with running_bare_server() as port:
             bare_url = f"http://127.0.0.1:{port}/2015-03-31/functions/bare/invocations"
             bare_rps, bare_errors = wrk_rate(bare_url, options.connections, options.seconds, script)
-            args = ("--sandbox", options.sandbox, "--keep-alive", "3600")
+            args = ("--sandbox", options.sandbox, "--keep-alive", "3600", "--workers", str(options.workers))
             with running_server(Path(scratch) / "data", *args) as server:
                 create_functions(server, ["noop"], NOOP, FULL_VCPU_MB)
                 url = f"{server.endpoint}/2015-03-31/functions/noop/invocations"
@@ -110,7 +112,7 @@ def main() -> int:
     }
     goal = {"Firebox warm Invoke, wrk (maximum)": [Goal("bare_over_firebox", 2.0, ">= 50% of the bare rate")]}
     print_table(
-        f"Warm Invoke throughput, no-op Python handler, {options.sandbox} backend",
+        f"Warm Invoke throughput, no-op Python handler, {options.sandbox} backend, --workers {options.workers}",
         rows,
         _COLUMNS,
         ratio_to="bare aiohttp server, wrk (maximum)",

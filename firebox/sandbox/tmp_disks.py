@@ -25,6 +25,7 @@ import fcntl
 import os
 import shutil
 import struct
+import time
 from pathlib import Path
 
 from firebox.errors import SandboxStartFailed
@@ -36,7 +37,10 @@ _LO_FLAGS_AUTOCLEAR = 4  # the device detaches itself when its last mount goes
 _LO_FLAGS_DIRECT_IO = 16
 _LOOP_CONFIG = struct.Struct("=II232x64x")  # struct loop_config: fd, block_size, loop_info64, reserved
 _LO_FLAGS_OFFSET = 8 + 52  # loop_info64.lo_flags within struct loop_config
-_CONFIGURE_ATTEMPTS = 20  # another process may take the free device between asking and configuring it
+# Another thread or process may take the free device between asking and configuring it: under a burst of cold
+# starts many do, so ask again, a little later each time (this runs in a thread, never on the event loop).
+_CONFIGURE_ATTEMPTS = 100
+_CONFIGURE_BACKOFF_S = 0.0005
 
 # The new mount API: the same numbers on every architecture.
 _FSOPEN, _FSCONFIG, _FSMOUNT = 430, 431, 432
@@ -159,7 +163,7 @@ def _attach_loop(image: Path) -> tuple[str, int]:
     try:
         control = os.open(_LOOP_CONTROL, os.O_RDWR | os.O_CLOEXEC)
         try:
-            for _ in range(_CONFIGURE_ATTEMPTS):
+            for attempt in range(_CONFIGURE_ATTEMPTS):
                 device = f"/dev/loop{fcntl.ioctl(control, _LOOP_CTL_GET_FREE)}"
                 loop = os.open(device, os.O_RDWR | os.O_CLOEXEC)
                 config = bytearray(_LOOP_CONFIG.size)
@@ -171,6 +175,7 @@ def _attach_loop(image: Path) -> tuple[str, int]:
                     os.close(loop)
                     if exc.errno != errno.EBUSY:
                         raise
+                    time.sleep(_CONFIGURE_BACKOFF_S * (1 + attempt % 10))
                     continue
                 return device, loop
             raise OSError(errno.EBUSY, "no free loop device")
