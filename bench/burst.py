@@ -45,12 +45,15 @@ def main() -> int:
     parser.add_argument("--invocations", type=int, default=200)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--preload", default=None, help="firebox serve --preload (default: the server's)")
     options = parser.parse_args()
     latencies_ms: list[float] = []
     failures = 0
     with tempfile.TemporaryDirectory(prefix="firebox-burst-") as scratch:
         for round_ in range(options.rounds):
-            args = ("--workers", str(options.workers), "--keep-alive", "60")
+            args = ["--workers", str(options.workers), "--keep-alive", "60"]
+            if options.preload is not None:
+                args += ["--preload", options.preload]
             with running_server(Path(scratch) / f"data-{round_}", *args) as server:
                 server.create_function("sleeper", SLEEPER)
                 seconds, failed = asyncio.run(burst(server.endpoint, options.invocations))
