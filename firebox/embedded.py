@@ -23,6 +23,7 @@ from aiohttp import web
 
 from firebox.assignment import Assignment, Concurrency, ScalingLimit
 from firebox.config import Settings
+from firebox.errors import PlatformFailure
 from firebox.frontend import Frontend, LambdaApi
 from firebox.observability import LogStore
 from firebox.placement import Placement
@@ -190,6 +191,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
                 await asyncio.Future()  # until cancelled
             finally:
                 await runner.cleanup()
+    except* PlatformFailure as failed:  # a worker process that could not start: say so, not a traceback
+        raise SystemExit(f"firebox: {failed.exceptions[0]}") from None
     finally:
         await state.close()
         log_store.close()

@@ -95,6 +95,8 @@ class RemoteWorker:
             for task in done:
                 task.result()  # each ends only by raising
         except (ChannelClosed, TimeoutError) as exc:
+            if not ready.is_set():  # it never worked: the server cannot go on as configured
+                raise PlatformFailure(f"worker {self._worker_id} did not start: {exc}") from exc
             log.error("worker %s failed: %s", self._worker_id, exc)
             self._fail(f"worker {self._worker_id} failed: {exc}")
         finally:
