@@ -131,3 +131,35 @@ def test_the_aws_cli_reports_refusals(server: FireboxServer, function_name: str,
     assert "nodejs20.x" in refused.stderr
     missing = cli.run("get-function", "--function-name", function_name)
     assert "ResourceNotFoundException" in missing.stderr
+
+
+def test_the_aws_cli_reserves_and_provisions_concurrency(
+    server: FireboxServer, function_name: str, tmp_path: Path
+) -> None:
+    cli = Cli(server, tmp_path)
+    (tmp_path / "code.zip").write_bytes(CODE)
+    cli.json(
+        "create-function", "--function-name", function_name, "--runtime", "python3.11", "--role", ROLE,
+        "--handler", "app.handler", "--zip-file", "fileb://code.zip", "--publish",
+    )  # fmt: skip
+    reserved = cli.json(
+        "put-function-concurrency", "--function-name", function_name, "--reserved-concurrent-executions", "3"
+    )
+    assert reserved == {"ReservedConcurrentExecutions": 3}
+    assert cli.json("get-function-concurrency", "--function-name", function_name) == reserved
+    put = cli.json(
+        "put-provisioned-concurrency-config", "--function-name", function_name, "--qualifier", "1",
+        "--provisioned-concurrent-executions", "1",
+    )  # fmt: skip
+    assert put["RequestedProvisionedConcurrentExecutions"] == 1
+    listed = cli.json("list-provisioned-concurrency-configs", "--function-name", function_name)
+    assert [item["FunctionArn"].rsplit(":", 1)[1] for item in listed["ProvisionedConcurrencyConfigs"]] == ["1"]
+    cli.json("delete-provisioned-concurrency-config", "--function-name", function_name, "--qualifier", "1")
+    cli.json("delete-function-concurrency", "--function-name", function_name)
+    assert cli.json("get-function-concurrency", "--function-name", function_name) in (None, {})
+    throttled = cli.run(
+        "put-function-concurrency", "--function-name", function_name, "--reserved-concurrent-executions", "0"
+    )
+    assert throttled.returncode == 0
+    refused = cli.run("invoke", "--function-name", function_name, str(tmp_path / "out.json"))
+    assert refused.returncode != 0 and "TooManyRequestsException" in refused.stderr, refused.stderr
