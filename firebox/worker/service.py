@@ -54,13 +54,21 @@ class WorkerService:
         """Answer requests until the server closes the channel."""
         await worker_ready.wait()
         self._send({"event": "ready"})
-        async with asyncio.TaskGroup() as requests:
+        answering: set[asyncio.Task[None]] = set()
+        try:
             while True:
                 try:
                     message = await read_frame(self._reader)
                 except ChannelClosed:
                     return
-                requests.create_task(self._answer(message), name=f"worker.request.{message.get('op')}")
+                task = asyncio.create_task(self._answer(message), name=f"worker.request.{message.get('op')}")
+                answering.add(task)
+                task.add_done_callback(answering.discard)
+        finally:
+            # Nobody is left to answer: what is still running stops now (the worker then ends its environments).
+            for task in list(answering):
+                task.cancel()
+            await asyncio.gather(*answering, return_exceptions=True)
 
     async def _answer(self, message: dict[str, Any]) -> None:
         op = self._ops.get(str(message.get("op")))

@@ -104,3 +104,13 @@ def test_snapstart_restores_go_to_the_worker_holding_the_snapshot(two_workers: F
         )
 
     assert len(concurrently(4, restore)) == 4  # none refused as "not ready" by a worker without the snapshot
+
+
+def test_stopping_the_server_ends_its_worker_processes_and_every_sandbox(two_workers: FireboxServer) -> None:
+    client = two_workers.client()
+    assert Counter(concurrently(4, lambda: _outcome(client, 0.3))) == Counter({"done": 4})
+    before = set(_worker_processes(two_workers)) | set(two_workers.sandbox_pids())
+    assert len(before) == 6
+    two_workers.stop()
+    left = poll_until(lambda: [pid for pid in before if Path(f"/proc/{pid}").exists()], lambda pids: not pids, 10)
+    assert left == []
