@@ -63,9 +63,10 @@ MEMORY_MB = 10240
 
 
 def firebox_latencies(
-    warm: int, cold: int, data_dir: Path, sandbox: str, memory_mb: int
+    warm: int, cold: int, data_dir: Path, sandbox: str, memory_mb: int, workers: int = 1
 ) -> tuple[list[float], list[float]]:
-    server = FireboxServer(data_dir, "--keep-alive", "600", "--log-level", "warning", "--sandbox", sandbox).start()
+    args = ("--keep-alive", "600", "--log-level", "warning", "--sandbox", sandbox, "--workers", str(workers))
+    server = FireboxServer(data_dir, *args).start()
     try:
         client = server.client()
         code = make_zip({"app.py": HANDLER})
@@ -93,6 +94,7 @@ def main() -> None:
     parser.add_argument("--cold", type=int, default=100, help="cold starts (one per fresh function)")
     parser.add_argument("--sandbox", default="namespaces", choices=("namespaces", "process"), help="sandbox backend")
     parser.add_argument("--memory", type=int, default=MEMORY_MB, help="MemorySize of the functions, in MB")
+    parser.add_argument("--workers", type=int, default=1, help="firebox serve --workers")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
@@ -100,7 +102,9 @@ def main() -> None:
             "direct call of the handler": summary(direct_call(args.warm)),
             "bare loopback HTTP round trip (aiohttp)": summary(bare_round_trip(args.warm)),
         }
-        warm, cold = firebox_latencies(args.warm, args.cold, Path(scratch) / "data", args.sandbox, args.memory)
+        warm, cold = firebox_latencies(
+            args.warm, args.cold, Path(scratch) / "data", args.sandbox, args.memory, args.workers
+        )
         rows[f"Firebox warm invoke ({args.sandbox} backend)"] = summary(warm)
         rows["fresh python3 process, same handler"] = summary(
             fresh_interpreter_ms(min(args.cold, 50), Path(scratch) / "task")
