@@ -76,7 +76,7 @@ class Assignment:
                 except EnvironmentGone:
                     continue
                 finally:
-                    self._hand_back_provisioned(key, lease)
+                    self._hand_back_provisioned(lease)
                 if not lease.provisioned and lease.alive:
                     self._hand_back(key, lease)
                 return result
@@ -125,11 +125,13 @@ class Assignment:
                 return lease
         return None
 
-    def _hand_back_provisioned(self, key: EnvKey, lease: Lease) -> None:
+    def _hand_back_provisioned(self, lease: Lease) -> None:
+        # To its own pool only: a version provisioned directly and through an alias has two pools of one key.
         if lease.provisioned:
             for pool in self._provisioned.values():
-                if pool.key == key:
+                if pool.owns(lease):
                     pool.give_back(lease)
+                    return
 
     def _take_idle(self, key: EnvKey) -> Lease | None:
         stack = self._idle.get(key)

@@ -59,6 +59,9 @@ class ProvisionedPool:
                 return lease
         return None
 
+    def owns(self, lease: Lease) -> bool:
+        return lease in self._allocated
+
     def give_back(self, lease: Lease) -> None:
         if lease.alive:
             self._idle.append(lease)

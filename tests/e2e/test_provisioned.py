@@ -168,3 +168,19 @@ def test_provisioned_environments_of_a_snapstart_version_are_restored_ahead(
     payload, report = _invoke(client, "snappc", "1")
     assert payload["type"] == "provisioned-concurrency"
     assert "Init Duration" not in report and "Restore Duration" not in report
+
+
+def test_a_version_provisioned_twice_never_books_one_environment_twice(provisioned_server: FireboxServer) -> None:
+    """A version provisioned directly and through an alias has two pools of one environment each; each
+    environment goes back to its own pool only, so a third invocation at once spills over to an on-demand
+    environment instead of landing on a busy one."""
+    client = provisioned_server.client()
+    client.create_alias(FunctionName="pc", Name="live", FunctionVersion="1")
+    for qualifier in ("1", "live"):
+        client.put_provisioned_concurrency_config(
+            FunctionName="pc", Qualifier=qualifier, ProvisionedConcurrentExecutions=1
+        )
+        assert _wait_ready(client, "pc", qualifier)["Status"] == "READY"
+    for _ in range(3):
+        kinds = sorted(payload["type"] for payload, _ in concurrently(3, lambda: _invoke(client, "pc", "1", 0.5)))
+        assert kinds == ["on-demand", "provisioned-concurrency", "provisioned-concurrency"]
