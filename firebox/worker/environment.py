@@ -338,14 +338,11 @@ class Environment:
             return  # a template's INIT ends when it asks for its snapshot (restore/next), never for an event
         self._init_done()
 
-    async def snapshot_point(self) -> None:
+    def snapshot_point(self) -> None:
         # A template that asks for restore/next has finished INIT and its before-snapshot hooks: it is the
         # snapshot from now on. (Our runtime never asks in a copy; another that did is answered at once.)
         if self.origin is Origin.TEMPLATE:
             self._init_done()
-
-    def restore_failed(self, payload: bytes, error_type: str | None) -> None:
-        self.init_failed(payload, error_type)
 
     def _init_done(self) -> None:
         if not self._ready.done():

@@ -41,14 +41,12 @@ class RuntimeApiClient(Protocol):
 
     def fail(self, request_id: str, payload: bytes, error_type: str | None) -> bool: ...
 
-    def init_failed(self, payload: bytes, error_type: str | None) -> None: ...
-
-    async def snapshot_point(self) -> None:
-        """SnapStart: the runtime finished INIT and its before-snapshot hooks (GET restore/next)."""
+    def init_failed(self, payload: bytes, error_type: str | None) -> None:
+        """INIT failed (POST init/error), or, in a SnapStart copy, an after-restore hook (POST restore/error)."""
         ...
 
-    def restore_failed(self, payload: bytes, error_type: str | None) -> None:
-        """SnapStart: an after-restore hook failed (POST restore/error)."""
+    def snapshot_point(self) -> None:
+        """SnapStart: the runtime finished INIT and its before-snapshot hooks (GET restore/next)."""
         ...
 
 
@@ -124,7 +122,7 @@ class RuntimeApiServer:
         if request.method == "GET" and path == f"{PREFIX}/invocation/next":
             return await self._next()
         if request.method == "GET" and path == f"{PREFIX}/restore/next":
-            await self._client.snapshot_point()
+            self._client.snapshot_point()
             return web.Response(status=200, body=b"", content_type="application/json")
         if request.method == "POST":
             match = _INVOCATION.match(path)
@@ -135,7 +133,7 @@ class RuntimeApiServer:
                 return await self._error(request, request_id)
             failed = {
                 f"{PREFIX}/init/error": self._client.init_failed,
-                f"{PREFIX}/restore/error": self._client.restore_failed,
+                f"{PREFIX}/restore/error": self._client.init_failed,
             }
             report_failure = failed.get(path)
             if report_failure is not None:

@@ -160,13 +160,14 @@ def _fresh_tmp(size_mb: int, tmp_mount: int | None) -> None:
             os.close(tmp_mount)
         else:
             linux.mount("tmpfs", "/tmp", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, f"size={size_mb}m,mode=1777")
-        for name in left_by_init:  # entry by entry: /tmp itself belongs to the host, its metadata stays
+        if left_by_init:
             import shutil  # only when INIT wrote to /tmp, which few functions do
 
-            source = f"/proc/self/fd/{template_tmp}/{name}"
-            if os.path.isdir(source) and not os.path.islink(source):
-                shutil.copytree(source, f"/tmp/{name}", symlinks=True)
-            else:
-                shutil.copy2(source, f"/tmp/{name}", follow_symlinks=False)
+            for name in left_by_init:  # entry by entry: /tmp itself belongs to the host, its metadata stays
+                source = f"/proc/self/fd/{template_tmp}/{name}"
+                if os.path.isdir(source) and not os.path.islink(source):
+                    shutil.copytree(source, f"/tmp/{name}", symlinks=True)
+                else:
+                    shutil.copy2(source, f"/tmp/{name}", follow_symlinks=False)
     finally:
         os.close(template_tmp)
