@@ -48,6 +48,24 @@ class Cli:
             check=False,
         )
 
+    def create_args(self, name: str, runtime: str, *extra: str) -> tuple[str, ...]:
+        """The arguments of a create-function of `name` from CODE (written beside the CLI's home)."""
+        (self._cwd / "code.zip").write_bytes(CODE)
+        return (
+            "create-function",
+            "--function-name",
+            name,
+            "--runtime",
+            runtime,
+            "--role",
+            ROLE,
+            "--handler",
+            "app.handler",
+            "--zip-file",
+            "fileb://code.zip",
+            *extra,
+        )
+
     def json(self, *args: str) -> Any:
         done = self.run(*args)
         assert done.returncode == 0, done.stderr
@@ -56,24 +74,8 @@ class Cli:
 
 def test_the_aws_cli_drives_a_function(server: FireboxServer, function_name: str, tmp_path: Path) -> None:
     cli = Cli(server, tmp_path)
-    (tmp_path / "code.zip").write_bytes(CODE)
-
     created = cli.json(
-        "create-function",
-        "--function-name",
-        function_name,
-        "--runtime",
-        "python3.11",
-        "--role",
-        ROLE,
-        "--handler",
-        "app.handler",
-        "--zip-file",
-        "fileb://code.zip",
-        "--environment",
-        "Variables={STAGE=test}",
-        "--memory-size",
-        "256",
+        *cli.create_args(function_name, "python3.11", "--environment", "Variables={STAGE=test}", "--memory-size", "256")
     )
     assert created["FunctionName"] == function_name
     assert created["CodeSha256"] == base64.b64encode(hashlib.sha256(CODE).digest()).decode()
@@ -112,20 +114,7 @@ def test_the_aws_cli_drives_a_function(server: FireboxServer, function_name: str
 
 def test_the_aws_cli_reports_refusals(server: FireboxServer, function_name: str, tmp_path: Path) -> None:
     cli = Cli(server, tmp_path)
-    (tmp_path / "code.zip").write_bytes(CODE)
-    refused = cli.run(
-        "create-function",
-        "--function-name",
-        function_name,
-        "--runtime",
-        "nodejs20.x",
-        "--role",
-        ROLE,
-        "--handler",
-        "app.handler",
-        "--zip-file",
-        "fileb://code.zip",
-    )
+    refused = cli.run(*cli.create_args(function_name, "nodejs20.x"))
     assert refused.returncode != 0
     assert "InvalidParameterValueException" in refused.stderr
     assert "nodejs20.x" in refused.stderr
@@ -137,11 +126,7 @@ def test_the_aws_cli_reserves_and_provisions_concurrency(
     server: FireboxServer, function_name: str, tmp_path: Path
 ) -> None:
     cli = Cli(server, tmp_path)
-    (tmp_path / "code.zip").write_bytes(CODE)
-    cli.json(
-        "create-function", "--function-name", function_name, "--runtime", "python3.11", "--role", ROLE,
-        "--handler", "app.handler", "--zip-file", "fileb://code.zip", "--publish",
-    )  # fmt: skip
+    cli.json(*cli.create_args(function_name, "python3.11", "--publish"))
     reserved = cli.json(
         "put-function-concurrency", "--function-name", function_name, "--reserved-concurrent-executions", "3"
     )

@@ -14,7 +14,7 @@ import socket
 import sys
 import textwrap
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,6 +148,46 @@ class FakeRuntimeApi:
         return response
 
 
+async def run_against_api(
+    app: web.Application,
+    command: Sequence[str],
+    cwd: Path,
+    environ_for: Callable[[int], Mapping[str, str]],
+    stdout_path: Path,
+    stderr_path: Path,
+    before_cleanup: Callable[[], None] = lambda: None,
+) -> int:
+    """Serve `app` on a port of its own and run `command` (its environment from `environ_for(port)`, its
+    output into the two files) until it exits; returns its exit status. `before_cleanup` runs before the
+    server stops (to let requests still waiting go)."""
+    runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        await web.SockSite(runner, sock).start()
+        port = sock.getsockname()[1]
+        with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+            process = await asyncio.create_subprocess_exec(
+                *command,
+                cwd=cwd,
+                env=dict(environ_for(port)),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+            )
+            try:
+                return await asyncio.wait_for(process.wait(), RUN_TIMEOUT_S)
+            finally:
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+    finally:
+        before_cleanup()
+        await runner.cleanup()
+        sock.close()
+
+
 async def run_bootstrap(
     python: str,
     task_root: Path,
@@ -163,33 +203,15 @@ async def run_bootstrap(
     logs.mkdir(exist_ok=True)
     stdout_path, stderr_path = logs / "stdout", logs / "stderr"
     api = FakeRuntimeApi(list(invocations), stdout_path, post_status or {}, drop_after)
-    runner = web.AppRunner(api.app(), shutdown_timeout=1.0, access_log=None)
-    await runner.setup()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    try:
-        await web.SockSite(runner, sock).start()
-        port = sock.getsockname()[1]
-        with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
-            process = await asyncio.create_subprocess_exec(
-                python,
-                str(PYTHON_BOOTSTRAP),
-                cwd=task_root,
-                env=_lambda_environ(port, task_root, handler, env or {}),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=stderr,
-            )
-            try:
-                returncode = await asyncio.wait_for(process.wait(), RUN_TIMEOUT_S)
-            finally:
-                if process.returncode is None:
-                    process.kill()
-                    await process.wait()
-    finally:
-        api.release_waiters()
-        await runner.cleanup()
-        sock.close()
+    returncode = await run_against_api(
+        api.app(),
+        [python, str(PYTHON_BOOTSTRAP)],
+        task_root,
+        lambda port: _lambda_environ(port, task_root, handler, env or {}),
+        stdout_path,
+        stderr_path,
+        before_cleanup=api.release_waiters,
+    )
     return RunResult(
         returncode,
         api.posts,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import socket
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from aiohttp import web
 
 from firebox.runtime import PYTHON_BOOTSTRAP
 
-from .bootstrap_harness import PYTHONS, RUN_TIMEOUT_S, Invocation, assert_served_all, run, write
+from .bootstrap_harness import PYTHONS, Invocation, assert_served_all, run, run_against_api, write
 
 RUNTIME_DIR = PYTHON_BOOTSTRAP.parent
 BASE = "/2018-06-01/runtime"
@@ -169,43 +168,22 @@ async def _run_snapstart(
     events, stdout_path, stderr_path = tmp_path / "events", tmp_path / "stdout", tmp_path / "stderr"
     events.touch()
     api = SnapStartApi(events, invocations, restore_status)
-    runner = web.AppRunner(api.app(), shutdown_timeout=1.0, access_log=None)
-    await runner.setup()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    try:
-        await web.SockSite(runner, sock).start()
-        environ = {
+
+    def environ_for(port: int) -> dict[str, str]:
+        return {
             "PATH": "/usr/bin:/bin",
             "LANG": "C.UTF-8",
-            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{sock.getsockname()[1]}",
+            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
             "_HANDLER": "app.handler",
             "LAMBDA_TASK_ROOT": str(task_root),
             "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start",
             "EVENTS": str(events),
             **env,
         }
-        with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
-            process = await asyncio.create_subprocess_exec(
-                python,
-                str(driver),
-                str(RUNTIME_DIR),
-                snapshot,
-                cwd=task_root,
-                env=environ,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=stderr,
-            )
-            try:
-                returncode = await asyncio.wait_for(process.wait(), RUN_TIMEOUT_S)
-            finally:
-                if process.returncode is None:
-                    process.kill()
-                    await process.wait()
-    finally:
-        await runner.cleanup()
-        sock.close()
+
+    returncode = await run_against_api(
+        api.app(), [python, str(driver), str(RUNTIME_DIR), snapshot], task_root, environ_for, stdout_path, stderr_path
+    )
     return SnapStartRun(
         returncode,
         events.read_text().splitlines(),
