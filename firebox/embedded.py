@@ -25,6 +25,7 @@ from firebox.assignment import Assignment, Concurrency, ScalingLimit
 from firebox.config import Settings
 from firebox.errors import PlatformFailure
 from firebox.frontend import Frontend, LambdaApi
+from firebox.journal import EnvironmentJournal
 from firebox.observability import LogStore
 from firebox.placement import Placement
 from firebox.runtime import PYTHON_BOOTSTRAP
@@ -140,10 +141,13 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         ]
     assignment = Assignment(
         Placement(workers),
+        EnvironmentJournal(state),
         keep_alive_s=settings.keep_alive_s,
         concurrency=Concurrency(settings.account_concurrency),
         scaling=ScalingLimit(settings.scaling_environments, settings.scaling_window_s),
     )
+    for worker in workers:
+        worker.events = assignment
     arns = Arns(settings.region, settings.account_id)
     registry = FunctionRegistry(state, arns)
     frontend = Frontend(
@@ -166,6 +170,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             for worker_ready in workers_ready:
                 await worker_ready.wait()
             await assignment_ready.wait()
+            await assignment.recover()
             for function, reserved in (await registry.reserved_concurrency()).items():
                 assignment.concurrency.reserve(function, reserved)
             await frontend.provision_stored()

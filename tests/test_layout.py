@@ -15,7 +15,8 @@ FOUNDATIONS = {"store", "observability", "runtime"}
 # Which packages each one may use; the request path runs frontend -> assignment -> placement -> worker -> sandbox.
 ALLOWED = {
     "frontend": {"assignment", "worker", "store", "observability"},
-    "assignment": {"placement", "worker", "store"},
+    "assignment": {"placement", "worker", "store", "journal"},
+    "journal": {"store"},
     "placement": {"worker"},
     "worker": {"sandbox", "runtime", "store", "observability"},
     "sandbox": set(),

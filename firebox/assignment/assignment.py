@@ -5,7 +5,8 @@ an update of $LATEST sends new invocations to new environments while in-flight o
 Idle environments wait in a stack per key: the most recently used is reused first, which leaves the
 others idle long enough to be reaped after the keep-alive. Every invocation holds a slot of its function's
 concurrency while it runs, and new environments come within the function's scaling rate
-(`concurrency.py`).
+(`concurrency.py`). Every environment's state goes to the journal (`firebox.journal`); a restarted server
+recovers from it (`recover`): what its workers still run is adopted, the rest written off.
 """
 
 from __future__ import annotations
@@ -19,9 +20,19 @@ from firebox.assignment.concurrency import Concurrency, ScalingLimit, ScalingRat
 from firebox.assignment.leases import EnvKey, Lease
 from firebox.assignment.provisioned import ProvisionedPool, ProvisionedStatus
 from firebox.errors import EnvironmentGone, PlatformFailure
+from firebox.journal import EnvironmentJournal, EnvironmentState
 from firebox.placement import Placement
 from firebox.store import FunctionConfig
-from firebox.worker import PENDING, Invocation, InvocationResult, SnapshotState, SnapshotStatus, WorkerApi
+from firebox.worker import (
+    PENDING,
+    Invocation,
+    InvocationResult,
+    KeptEnvironment,
+    SnapshotKey,
+    SnapshotState,
+    SnapshotStatus,
+    WorkerApi,
+)
 
 _ATTEMPTS = 3  # an environment that ended while idle costs a retry on a fresh one, not an error
 QUEUE_LIMIT_S = 1.0  # how long an invocation over the scaling rate waits for an environment before a 429
@@ -32,6 +43,7 @@ class Assignment:
     def __init__(
         self,
         placement: Placement,
+        journal: EnvironmentJournal,
         keep_alive_s: float,
         clock: Callable[[], float] = time.monotonic,
         *,
@@ -39,6 +51,7 @@ class Assignment:
         scaling: ScalingLimit | None = None,
     ) -> None:
         self._placement = placement
+        self._journal = journal
         self._keep_alive_s = keep_alive_s
         self._clock = clock
         self.concurrency = concurrency or Concurrency(account_limit=1000)
@@ -55,6 +68,7 @@ class Assignment:
                 self._tasks = tasks
                 tasks.create_task(self._reap_idle(), name="assignment.reaper")
                 tasks.create_task(self._keep_provisioned(), name="assignment.provisioned")
+                tasks.create_task(self._journal.run(), name="assignment.journal")
                 ready.set()
         finally:
             for pool in self._provisioned.values():
@@ -71,13 +85,16 @@ class Assignment:
                     or self._take_idle(key)
                     or await self._environment_within_rate(config, key)
                 )
+                self._journal.moved(lease.env_id, EnvironmentState.BUSY)
                 try:
                     result = await lease.worker.invoke(lease.env_id, invocation)
                 except EnvironmentGone:
                     continue
                 finally:
+                    alive = lease.alive
+                    self._journal.moved(lease.env_id, EnvironmentState.IDLE if alive else EnvironmentState.GONE)
                     self._hand_back_provisioned(lease)
-                if not lease.provisioned and lease.alive:
+                if not lease.provisioned and alive:
                     self._hand_back(key, lease)
                 return result
         raise PlatformFailure(f"could not keep an execution environment of {config.name} alive for an invocation")
@@ -137,13 +154,16 @@ class Assignment:
         stack = self._idle.get(key)
         while stack:
             lease, _ = stack.pop()
-            if lease.worker.is_alive(lease.env_id):
+            if lease.alive:
                 return lease
+            self._journal.gone(lease.env_id)
         return None
 
     async def _start(self, config: FunctionConfig) -> Lease:
         worker = self._placement.choose(self._holds_snapshot(config))
-        return Lease(worker, await worker.start_environment(config))
+        env_id = await worker.start_environment(config)
+        self._journal.started(env_id, worker.worker_id, config.name, config.version, config.revision_id)
+        return Lease(worker, env_id)
 
     def _holds_snapshot(self, config: FunctionConfig) -> Callable[[WorkerApi], bool]:
         """For a SnapStart version, the workers whose snapshot of it is ready, if any is (a restore elsewhere
@@ -175,7 +195,7 @@ class Assignment:
         """Keep `requested` environments of `config` initialised for invocations through `qualifier` (a version
         or an alias), replacing what that qualifier had."""
         self.unprovision(config.name, qualifier)
-        pool = ProvisionedPool(config, requested, self._placement)
+        pool = ProvisionedPool(config, requested, self._placement, self._journal)
         self._provisioned[(config.name, qualifier)] = pool
         pool.check()
 
@@ -212,6 +232,7 @@ class Assignment:
         return PENDING
 
     def _stop(self, lease: Lease) -> None:
+        self._journal.gone(lease.env_id)
         if self._tasks is None:
             return
         self._tasks.create_task(lease.worker.stop_environment(lease.env_id), name=f"assignment.stop.{lease.env_id[:8]}")
@@ -234,6 +255,50 @@ class Assignment:
                     self._stop(stack.popleft()[0])
                 if not stack:
                     del self._idle[key]
+
+    # -- what workers tell (WorkerEvents) ----------------------------------------------------------------
+
+    def environment_ended(self, env_id: str) -> None:
+        self._journal.gone(env_id)
+
+    def environment_frozen(self, env_id: str) -> None:
+        if self._journal.state(env_id) is EnvironmentState.IDLE:
+            self._journal.moved(env_id, EnvironmentState.FROZEN)
+
+    def snapshot_changed(self, key: SnapshotKey, status: SnapshotStatus | None) -> None:
+        pass  # assignment asks the workers for a snapshot's state when it needs it
+
+    # -- recovery --------------------------------------------------------------------------------------
+
+    async def recover(self) -> None:
+        """Take over what the journal holds from a predecessor (a server that was killed): an environment
+        that a worker still runs, idle, with what the journal says it runs, is adopted as idle; every other
+        record is written off as gone, and environments that workers kept but the journal does not know (or
+        provisioned ones, which their pools start again) are ended. No environment is left to no one, and none
+        is adopted twice: each lives on one worker, which reports it once."""
+        kept: dict[str, tuple[WorkerApi, KeptEnvironment]] = {
+            env.env_id: (worker, env) for worker in self._placement.workers for env in worker.kept_environments()
+        }
+        for record in await self._journal.load():
+            worker, env = kept.pop(record.env_id, (None, None))
+            key = EnvKey(record.function, record.version, record.revision_id)
+            if (
+                worker is not None
+                and env is not None
+                and worker.worker_id == record.worker_id
+                and env.idle
+                and not record.provisioned
+                and EnvKey(env.function, env.version, env.revision_id) == key
+            ):
+                self._journal.moved(record.env_id, EnvironmentState.IDLE)
+                self._hand_back(key, Lease(worker, record.env_id))
+            else:
+                self._journal.gone(record.env_id)
+                if worker is not None:
+                    self._stop(Lease(worker, record.env_id))
+        for worker, env in kept.values():
+            self._stop(Lease(worker, env.env_id))
+        await self._journal.flush()
 
 
 def _is_active(status: SnapshotStatus | None) -> bool:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from firebox.assignment.leases import EnvKey, Lease
 from firebox.errors import FireboxError
+from firebox.journal import EnvironmentJournal, EnvironmentState
 from firebox.placement import Placement
 from firebox.store import FunctionConfig
 
@@ -32,11 +33,14 @@ class ProvisionedStatus:
 
 
 class ProvisionedPool:
-    def __init__(self, config: FunctionConfig, requested: int, placement: Placement) -> None:
+    def __init__(
+        self, config: FunctionConfig, requested: int, placement: Placement, journal: EnvironmentJournal
+    ) -> None:
         self.config = config
         self.key = EnvKey.of(config)
         self.requested = requested
         self._placement = placement
+        self._journal = journal
         self._allocated: list[Lease] = []
         self._ready: set[str] = set()  # env ids initialised
         self._idle: deque[Lease] = deque()  # ready and not running an invocation
@@ -74,6 +78,7 @@ class ProvisionedPool:
         for lease in dead:
             self._allocated.remove(lease)
             self._ready.discard(lease.env_id)
+            self._journal.gone(lease.env_id)
         if dead:
             self._idle = deque(lease for lease in self._idle if lease.alive)
         if self._failure is None and len(self._allocated) < self.requested and self._filling is None:
@@ -94,6 +99,10 @@ class ProvisionedPool:
             except FireboxError as exc:
                 self._failure = exc.message
                 return
+            config = self.config
+            self._journal.started(
+                env_id, worker.worker_id, config.name, config.version, config.revision_id, provisioned=True
+            )
             lease = Lease(worker, env_id, provisioned=True)
             self._allocated.append(lease)
             started.append(lease)
@@ -103,8 +112,10 @@ class ProvisionedPool:
             if failure is None:
                 self._ready.add(lease.env_id)
                 self._idle.append(lease)
+                self._journal.moved(lease.env_id, EnvironmentState.IDLE)
             else:
                 self._allocated.remove(lease)
+                self._journal.gone(lease.env_id)
                 self._failure = f"FUNCTION_ERROR_INIT_FAILURE: {failure}"
 
     async def close(self) -> None:
@@ -114,6 +125,7 @@ class ProvisionedPool:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._filling
         for lease in self._allocated:
+            self._journal.gone(lease.env_id)
             await lease.worker.stop_environment(lease.env_id)
         self._allocated.clear()
         self._idle.clear()

@@ -9,20 +9,37 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+import msgspec
+
 from firebox.store import FunctionConfig
 from firebox.worker.invocation import Invocation, InvocationResult
 from firebox.worker.snapshots import SnapshotKey, SnapshotStatus
 
 
+class KeptEnvironment(msgspec.Struct, frozen=True):
+    """An environment that a worker process kept running while it had no server (see `kept_environments`)."""
+
+    env_id: str
+    function: str
+    version: str
+    revision_id: str
+    idle: bool  # False: still initialising (its first caller is gone, so nobody waits for it)
+
+
 class WorkerEvents(Protocol):
-    """Who hears what changes in a worker (the channel to the server, for a worker process)."""
+    """Who hears what changes in a worker: the channel to the server, in a worker process; assignment, in
+    the server."""
 
     def environment_ended(self, env_id: str) -> None: ...
+
+    def environment_frozen(self, env_id: str) -> None: ...
 
     def snapshot_changed(self, key: SnapshotKey, status: SnapshotStatus | None) -> None: ...
 
 
 class WorkerApi(Protocol):
+    events: WorkerEvents | None
+
     @property
     def worker_id(self) -> str: ...
 
@@ -50,6 +67,10 @@ class WorkerApi(Protocol):
     def make_snapshot(self, config: FunctionConfig) -> None: ...
 
     def drop_snapshots(self, function: str, keep: Callable[[str, str], bool] = ...) -> None: ...
+
+    def kept_environments(self) -> list[KeptEnvironment]:
+        """The environments this worker ran for a previous server, which the server may adopt (or stop)."""
+        ...
 
     async def flush_logs(self) -> None:
         """Have every log line written so far stored, so that readers see it."""

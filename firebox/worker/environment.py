@@ -17,6 +17,7 @@ import enum
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -156,6 +157,7 @@ class Environment:
         self._current: Invocation | None = None
         self._freeze_timer: asyncio.TimerHandle | None = None
         self._frozen = False
+        self.on_frozen: Callable[[], None] | None = None  # told each time the environment is frozen
         self._outcome: asyncio.Future[Outcome] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -318,6 +320,8 @@ class Environment:
         self._freeze_timer = None
         if self.state is EnvState.IDLE and self._sandbox is not None:
             self._frozen = self._sandbox.freeze()
+            if self._frozen and self.on_frozen is not None:
+                self.on_frozen()
 
     def _thaw(self) -> None:
         if self._freeze_timer is not None:

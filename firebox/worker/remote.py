@@ -25,6 +25,7 @@ import msgspec
 from firebox.errors import PlatformFailure
 from firebox.sandbox import die_with_parent
 from firebox.store import FunctionConfig
+from firebox.worker.api import KeptEnvironment, WorkerEvents
 from firebox.worker.channel import ChannelClosed, read_frame, rebuild_error, write_frame
 from firebox.worker.invocation import Invocation, InvocationResult
 from firebox.worker.snapshots import PENDING, SnapshotKey, SnapshotStatus
@@ -50,6 +51,8 @@ class RemoteWorker:
         self._starting = 0  # environments asked for and not yet answered: placement counts them too
         self._snapshots: dict[SnapshotKey, SnapshotStatus] = {}
         self._failed = False
+        self._kept: list[KeptEnvironment] = []
+        self.events: WorkerEvents | None = None  # told of what the worker reports, once mirrored here
 
     @property
     def worker_id(self) -> str:
@@ -113,7 +116,10 @@ class RemoteWorker:
             message = await read_frame(reader)
             event = message.get("event")
             if event == "ended":
-                self._environments.discard(str(message["env_id"]))
+                self._ended(str(message["env_id"]))
+            elif event == "frozen":
+                if self.events is not None:
+                    self.events.environment_frozen(str(message["env_id"]))
             elif event == "snapshot":
                 key = msgspec.convert(message["key"], SnapshotKey)
                 if message["status"] is None:
@@ -143,8 +149,14 @@ class RemoteWorker:
             if not waiter.done():
                 waiter.set_exception(PlatformFailure(reason))
         self._pending.clear()
-        self._environments.clear()
+        for env_id in list(self._environments):
+            self._ended(env_id)
         self._snapshots.clear()
+
+    def _ended(self, env_id: str) -> None:
+        self._environments.discard(env_id)
+        if self.events is not None:
+            self.events.environment_ended(env_id)
 
     async def _stop_process(self) -> None:
         if self._writer is not None:
@@ -213,6 +225,9 @@ class RemoteWorker:
             self._send_and_forget(
                 "drop_snapshots", function=function, versions=[(k.version, k.revision_id) for k in dropped]
             )
+
+    def kept_environments(self) -> list[KeptEnvironment]:
+        return list(self._kept)
 
     async def flush_logs(self) -> None:
         with contextlib.suppress(PlatformFailure):

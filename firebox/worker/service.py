@@ -1,8 +1,8 @@
 """A worker process's side of its channel: it serves a `Worker`'s calls and tells the server what changed.
 
-Events: "ready" once the worker runs, "ended" when one of its environments is gone, "snapshot" when a
-snapshot's state changes. Requests are served concurrently (an invocation takes as long as it takes);
-"ping" answers at once, which is how the server knows the worker is alive.
+Events: "ready" once the worker runs, "ended" when one of its environments is gone, "frozen" when one is
+frozen, "snapshot" when a snapshot's state changes. Requests are served concurrently (an invocation takes
+as long as it takes); "ping" answers at once, which is how the server knows the worker is alive.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ class WorkerService:
 
     def environment_ended(self, env_id: str) -> None:
         self._send({"event": "ended", "env_id": env_id})
+
+    def environment_frozen(self, env_id: str) -> None:
+        self._send({"event": "frozen", "env_id": env_id})
 
     def snapshot_changed(self, key: SnapshotKey, status: SnapshotStatus | None) -> None:
         self._send({"event": "snapshot", "key": key, "status": status})

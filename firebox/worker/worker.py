@@ -20,7 +20,7 @@ from firebox.observability import LogStore
 from firebox.runtime import PYTHON_BOOTSTRAP
 from firebox.sandbox import Network, SandboxBackend, SandboxSpec
 from firebox.store import FunctionConfig
-from firebox.worker.api import WorkerEvents
+from firebox.worker.api import KeptEnvironment, WorkerEvents
 from firebox.worker.code_cache import CodeCache
 from firebox.worker.environment import Environment, EnvState, Origin
 from firebox.worker.invocation import Invocation, InvocationResult
@@ -92,6 +92,7 @@ class Worker:
         env_id = uuid.uuid4().hex
         stream = time.strftime("%Y/%m/%d", time.gmtime()) + f"/[{config.version}]{env_id}"
         env = Environment(env_id, config, self._log_store, stream, self._settings.log_budget_bytes, origin)
+        env.on_frozen = lambda: self._tell_frozen(env_id)
         self._environments[env_id] = env
         return env
 
@@ -192,6 +193,10 @@ class Worker:
         if self.events is not None:
             self.events.snapshot_changed(key, status)
 
+    def _tell_frozen(self, env_id: str) -> None:
+        if self.events is not None:
+            self.events.environment_frozen(env_id)
+
     def _template(self, config: FunctionConfig) -> Environment:
         key = SnapshotKey.of(config)
         if key not in self._snapshots:
@@ -276,6 +281,17 @@ class Worker:
 
     async def flush_logs(self) -> None:
         self._log_store.flush()
+
+    def kept_environments(self) -> list[KeptEnvironment]:
+        """The environments a server may adopt from this worker: those idle or initialising, which no
+        invocation holds (SnapStart templates are the worker's own)."""
+        return [
+            KeptEnvironment(
+                env.env_id, env.config.name, env.config.version, env.config.revision_id, env.state is EnvState.IDLE
+            )
+            for env in self._environments.values()
+            if env.origin is not Origin.TEMPLATE and env.state in (EnvState.IDLE, EnvState.STARTING)
+        ]
 
     def is_alive(self, env_id: str) -> bool:
         env = self._environments.get(env_id)

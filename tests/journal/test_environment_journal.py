@@ -1,0 +1,84 @@
+"""The environment journal on the embedded state store: what one server writes, the next one reads."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from firebox.journal import EnvironmentJournal, EnvironmentState
+from firebox.store import SqliteStore
+
+
+async def _reopened(path: Path) -> list[tuple[str, EnvironmentState, str]]:
+    store = SqliteStore(path)
+    try:
+        return sorted((r.env_id, r.state, r.worker_id) for r in await EnvironmentJournal(store).load())
+    finally:
+        await store.close()
+
+
+def test_a_successor_reads_the_latest_state_of_every_live_environment(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = SqliteStore(tmp_path / "state.db")
+        journal = EnvironmentJournal(store)
+        assert await journal.load() == []
+        journal.started("a", "local-1", "fn", "$LATEST", "r1")
+        journal.started("b", "local-2", "fn", "1", "r2", provisioned=True)
+        journal.started("c", "local-1", "fn", "$LATEST", "r1")
+        await journal.flush()
+        journal.moved("a", EnvironmentState.BUSY)
+        journal.moved("b", EnvironmentState.IDLE)
+        journal.gone("c")
+        journal.moved("unknown", EnvironmentState.IDLE)  # never started here: ignored
+        await journal.flush()
+        journal.moved("a", EnvironmentState.IDLE)
+        journal.moved("a", EnvironmentState.FROZEN)  # both within one flush: only the last is written
+        await journal.flush()
+        await store.close()
+
+    asyncio.run(scenario())
+    assert asyncio.run(_reopened(tmp_path / "state.db")) == [
+        ("a", EnvironmentState.FROZEN, "local-1"),
+        ("b", EnvironmentState.IDLE, "local-2"),
+    ]
+
+
+def test_changes_not_yet_flushed_are_written_when_the_journal_stops(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = SqliteStore(tmp_path / "state.db")
+        journal = EnvironmentJournal(store)
+        running = asyncio.create_task(journal.run())
+        journal.started("a", "local-1", "fn", "$LATEST", "r1")
+        journal.started("b", "local-1", "fn", "$LATEST", "r1")
+        await asyncio.sleep(0)
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        journal.gone("b")  # after the flusher stopped: never written
+        await store.close()
+
+    asyncio.run(scenario())
+    assert [r[0] for r in asyncio.run(_reopened(tmp_path / "state.db"))] == ["a", "b"]
+
+
+def test_a_successor_that_writes_an_adopted_environment_off_removes_it(tmp_path: Path) -> None:
+    async def first() -> None:
+        store = SqliteStore(tmp_path / "state.db")
+        journal = EnvironmentJournal(store)
+        journal.started("a", "local-1", "fn", "$LATEST", "r1")
+        journal.started("b", "local-1", "fn", "$LATEST", "r1")
+        await journal.flush()
+        await store.close()
+
+    async def second() -> None:
+        store = SqliteStore(tmp_path / "state.db")
+        journal = EnvironmentJournal(store)
+        assert len(await journal.load()) == 2
+        journal.gone("a")
+        journal.moved("b", EnvironmentState.BUSY)
+        await journal.flush()
+        assert [r.env_id for r in journal.records()] == ["b"]
+        await store.close()
+
+    asyncio.run(first())
+    asyncio.run(second())
+    assert asyncio.run(_reopened(tmp_path / "state.db")) == [("b", EnvironmentState.BUSY, "local-1")]
