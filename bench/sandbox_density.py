@@ -19,11 +19,12 @@ from typing import Any
 
 from bench import baselines
 from bench.firebox_client import InvokeClient, create_functions, running_server
-from bench.process_memory import MIB, Memory, available_memory, children_by_parent, cmdline, memory_of, subtree
+from bench.process_memory import MIB, Memory, available_memory, children_by_parent, cmdline, subtree
 from bench.process_memory import total_memory as memory_total
 from bench.stats import Column, Goal, goal_results, print_table
 
 ZYGOTE_MARK = "zygote.py"
+WORKER_MARK = "firebox.worker_process"
 _BASELINE_INSTANCES = 20  # idle baseline processes (of each kind) whose memory is averaged
 _COLUMNS = (
     Column("n", "n", 0),
@@ -39,7 +40,8 @@ FIREBOX_ROW = "Firebox environment (namespaces)"
 class Environments:
     """What runs under a server, from /proc."""
 
-    zygotes: list[int]
+    workers: list[int]  # worker processes (the server's children)
+    zygotes: list[int]  # one per interpreter in use, in each worker (or the server itself, with --workers 0)
     spares: list[int]  # forked by zygotes ahead of cold starts; root until they become an environment
     by_environment: dict[int, list[int]]  # each zygote child's pid -> it and its descendants
     others: list[int]  # descendants of the server neither zygotes nor forked from one
@@ -54,7 +56,10 @@ def _owner(pid: int) -> int:
 
 def find_environments(server_pid: int) -> Environments:
     children = children_by_parent()
-    zygotes = [pid for pid in children.get(server_pid, []) if ZYGOTE_MARK in cmdline(pid)]
+    workers = [pid for pid in children.get(server_pid, []) if WORKER_MARK in cmdline(pid)]
+    zygotes = [
+        pid for parent in (server_pid, *workers) for pid in children.get(parent, []) if ZYGOTE_MARK in cmdline(pid)
+    ]
     # A zygote's spares (forked ahead of cold starts, still root until they become an environment) are not
     # environments: they are counted with the zygote.
     spares = [child for zygote in zygotes for child in children.get(zygote, []) if _owner(child) == 0]
@@ -64,9 +69,9 @@ def find_environments(server_pid: int) -> Environments:
         for child in children.get(zygote, [])
         if child not in spares
     }
-    known = set(zygotes).union(spares, *by_environment.values())
+    known = set(workers).union(zygotes, spares, *by_environment.values())
     others = [pid for pid in subtree(server_pid, children)[1:] if pid not in known]
-    return Environments(zygotes, spares, by_environment, others)
+    return Environments(workers, zygotes, spares, by_environment, others)
 
 
 def _row(memory: Memory, count: int, processes: float) -> dict[str, float]:
@@ -96,14 +101,15 @@ def measure_density(count: int, scratch: Path) -> dict[str, Any]:
         assert server.process is not None
         names = [f"idle-{i}" for i in range(count)]
         create_functions(server, names, baselines.HANDLER)
-        server_before, available_before = memory_of(server.process.pid), available_memory()
+        server_pids = [server.process.pid, *find_environments(server.process.pid).workers]
+        server_before, available_before = memory_total(server_pids), available_memory()
         started = time.monotonic()
         with InvokeClient(server.port) as client:
             for name in names:
                 client.invoke(name)
         elapsed_s = time.monotonic() - started
         found = find_environments(server.process.pid)
-        server_after, available_after = memory_of(server.process.pid), available_memory()
+        server_after, available_after = memory_total(server_pids), available_memory()
         # Read while every environment runs: the zygotes' children, then what is under them (the sandbox).
         children = memory_total(found.by_environment)
         below = memory_total(pid for pids in found.by_environment.values() for pid in pids[1:])
@@ -127,9 +133,9 @@ def measure_density(count: int, scratch: Path) -> dict[str, Any]:
     notes = [
         f"{count} environments started in {elapsed_s:.1f} s; processes per environment: "
         + ", ".join(f"{size} ({n} environments)" for size, n in sorted(sizes.items())),
-        f"Not in the rows: the server's USS grew by {server_growth:.3f} MiB per environment; the host's"
-        f" MemAvailable fell by {available_drop:.2f} MiB per environment (kernel memory too, and anything else"
-        " running on the host meanwhile).",
+        f"Not in the rows: the server's and its workers' USS grew by {server_growth:.3f} MiB per environment;"
+        f" the host's MemAvailable fell by {available_drop:.2f} MiB per environment (kernel memory too, and"
+        " anything else running on the host meanwhile).",
         "USS is per environment (or per baseline process); ratio: each row's USS over Firebox's.",
     ]
     if found.others:

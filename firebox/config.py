@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +25,10 @@ class Settings:
     snapstart_ready_copies: int = 1
     # Modules each zygote imports ahead of every cold start, where the function's interpreter has them
     preload: tuple[str, ...] = ("boto3",)
-    # Worker processes running the environments (1: in the server's own process)
-    workers: int = 1
+    # Worker processes running the environments (0: in the server's own process)
+    workers: int = os.cpu_count() or 1
+    # How long a worker process whose server was killed keeps its environments for a server to adopt them
+    reattach_s: float = 30.0
 
     @property
     def endpoint(self) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
+import hashlib
 import json
 import logging
 import os
@@ -85,7 +87,7 @@ def _sandbox_backend(settings: Settings, scratch: Path, worker_index: int = 0) -
 def _namespace_settings(settings: Settings, worker_index: int) -> NamespaceSettings:
     # Each worker process hands out host uids from a block of its own: no two sandboxes share one.
     defaults = NamespaceSettings()
-    block = defaults.uid_count // settings.workers
+    block = defaults.uid_count // max(settings.workers, 1)
     return NamespaceSettings(
         preload=settings.preload,
         ready_copies=settings.snapstart_ready_copies,
@@ -115,8 +117,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     _raise_descriptor_limit()
     data = settings.data_dir.resolve()
     data.mkdir(parents=True, exist_ok=True)
-    scratch = data / "sandboxes"
-    shutil.rmtree(scratch, ignore_errors=True)  # what a killed predecessor left behind
+    _remove_dead_scratch(data / "sandboxes")
 
     state = SqliteStore(data / "state.db")
     code_store = CodeStore(data / "code")
@@ -124,18 +125,20 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     runtimes = await Runtimes.discover()
     credentials = _sandbox_credentials()
     workers: list[Worker | RemoteWorker]
-    if settings.workers == 1:
+    if settings.workers == 0:
         workers = [_worker(settings, 0, credentials, code_store, log_store, runtimes)]
     else:
         workers = [
             RemoteWorker(
-                f"local-{index + 1}",
+                _worker_id(index),
                 [sys.executable, "-m", "firebox.worker_process", "{fd}"],
                 {
                     **os.environ,
                     WORKER_CONFIG: worker_config(settings, index, credentials),
                     "FIREBOX_LOG_LEVEL": logging.getLevelName(logging.getLogger().getEffectiveLevel()),
                 },
+                data / "workers" / f"{_worker_id(index)}.sock",
+                worker_fingerprint(settings, index),
             )
             for index in range(settings.workers)
         ]
@@ -213,7 +216,7 @@ def _worker(
 ) -> Worker:
     data = settings.data_dir.resolve()
     return Worker(
-        worker_id=f"local-{index + 1}",
+        worker_id=_worker_id(index),
         backend=_sandbox_backend(settings, data / "sandboxes" / str(os.getpid()), index),
         code_cache=CodeCache(code_store, data / "tasks"),
         runtimes=runtimes,
@@ -227,6 +230,19 @@ def _worker(
     )
 
 
+def _worker_id(index: int) -> str:
+    return f"local-{index + 1}"
+
+
+def _remove_dead_scratch(scratch: Path) -> None:
+    """Remove the sandbox directories of processes that are gone (a killed predecessor's); those of worker
+    processes that outlived it stay, for this server may adopt them."""
+    if scratch.is_dir():
+        for owner in scratch.iterdir():
+            if not (owner.name.isdigit() and Path(f"/proc/{owner.name}").exists()):
+                shutil.rmtree(owner, ignore_errors=True)
+
+
 WORKER_CONFIG = "FIREBOX_WORKER_CONFIG"  # how a worker process is given its settings (never on its command line)
 
 
@@ -235,34 +251,72 @@ def worker_config(settings: Settings, index: int, credentials: Credentials) -> s
     return json.dumps({"settings": fields, "index": index, "credentials": dataclasses.asdict(credentials)})
 
 
-async def serve_worker(config: str, channel_fd: int) -> None:
-    """Run one worker process: its worker, served over the channel its server gave it, until the channel
-    closes (the server stopped) or this process is cancelled."""
+def worker_fingerprint(settings: Settings, index: int) -> str:
+    """What a worker process must share with a server that adopts it: its settings and Firebox's code."""
+    fields = {**dataclasses.asdict(settings), "data_dir": str(settings.data_dir.resolve())}
+    digest = hashlib.sha256(json.dumps({"settings": fields, "index": index}, sort_keys=True).encode())
+    digest.update(_code_digest())
+    return digest.hexdigest()
+
+
+@functools.cache
+def _code_digest() -> bytes:
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.digest()
+
+
+async def serve_worker(config: str, listener_fd: int) -> None:
+    """Run one worker process: its worker, served to the server that connects to its socket, until that
+    server asks it to shut down, or has been gone for `reattach_s` with no other server taking it over."""
     _raise_descriptor_limit()
     given = json.loads(config)
     fields = given["settings"]
     settings = Settings(**{**fields, "data_dir": Path(fields["data_dir"]), "preload": tuple(fields["preload"])})
+    index = int(given["index"])
     data = settings.data_dir
     log_store = LogStore(data / "logs.db")
     worker = _worker(
         settings,
-        int(given["index"]),
+        index,
         Credentials(**given["credentials"]),
         CodeStore(data / "code"),
         log_store,
         await Runtimes.discover(),
     )
-    reader, writer = await asyncio.open_connection(sock=socket.socket(fileno=channel_fd))
-    service = WorkerService(worker, reader, writer)
-    worker.events = service
+    fingerprint = worker_fingerprint(settings, index)
+    listener = socket.socket(fileno=listener_fd)
+    listener.setblocking(False)
+    loop = asyncio.get_running_loop()
     try:
         async with asyncio.TaskGroup() as tasks:
             flusher = tasks.create_task(log_store.run(), name="logs.flusher")
             worker_ready = asyncio.Event()
             running = tasks.create_task(worker.run(worker_ready), name="worker")
-            await service.serve(worker_ready)
+            await worker_ready.wait()
+            while True:
+                try:
+                    async with asyncio.timeout(settings.reattach_s):
+                        connection, _ = await loop.sock_accept(listener)
+                except TimeoutError:
+                    log.warning(
+                        "no server came back within %.0f s: the worker ends its environments", settings.reattach_s
+                    )
+                    break
+                reader, writer = await asyncio.open_connection(sock=connection)
+                service = WorkerService(worker, reader, writer, fingerprint)
+                worker.events = service
+                try:
+                    shut_down = await service.serve()
+                finally:
+                    worker.events = None
+                    writer.close()
+                if shut_down:
+                    break
+                log.warning("the server went away: the worker keeps its idle environments for the next one")
             running.cancel()
             flusher.cancel()
     finally:
-        writer.close()
+        listener.close()
         log_store.close()

@@ -1,10 +1,11 @@
 """A worker process: `firebox serve --workers N` starts N of these, each running environments for it.
 
-    python -m firebox.worker_process CHANNEL_FD      (settings in the environment variable FIREBOX_WORKER_CONFIG)
+    python -m firebox.worker_process LISTENER_FD      (settings in the environment variable FIREBOX_WORKER_CONFIG)
 
-The server owns it: it ends when its channel to the server closes, and with the server if that dies
-(a parent-death signal). Ctrl-C in a terminal reaches the whole process group; the server stops its workers
-in order, so a worker ignores SIGINT itself.
+It serves the server that connects to its socket (LISTENER_FD, listening at the data dir's
+`workers/<id>.sock`), and ends when that server asks it to. If the server dies instead, it keeps its idle
+environments for `reattach_s` for a restarted server to adopt, then ends them and exits. Ctrl-C in a
+terminal reaches the whole process group; the server stops its workers in order, so a worker ignores SIGINT.
 """
 
 from __future__ import annotations

@@ -33,6 +33,43 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _children() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
+    return children
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _uid(pid: int) -> int:
+    try:
+        return Path(f"/proc/{pid}").stat().st_uid
+    except OSError:
+        return 0
+
+
+def sandbox_pids_below(roots: list[int]) -> list[int]:
+    """The processes below `roots` that run as a sandbox's host uid (500000 and up)."""
+    children = _children()
+    below, pending = [], list(roots)
+    while pending:
+        for child in children.get(pending.pop(), []):
+            below.append(child)
+            pending.append(child)
+    return [pid for pid in below if _uid(pid) >= SANDBOX_FIRST_UID]
+
+
 class PortTaken(Exception):
     """The port picked for a server was taken before the server could bind it."""
 
@@ -109,23 +146,13 @@ class FireboxServer:
         """The processes below this server that run as a sandbox's host uid (500000 and up): environments
         and what they started, SnapStart templates and their copies; not zygotes or spares not yet given."""
         assert self.process is not None
-        children: dict[int, list[int]] = {}
-        uids: dict[int, int] = {}
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-                uids[int(entry.name)] = entry.stat().st_uid
-            except OSError:
-                continue
-            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
-        below, pending = [], [self.process.pid]
-        while pending:
-            for child in children.get(pending.pop(), []):
-                below.append(child)
-                pending.append(child)
-        return [pid for pid in below if uids.get(pid, 0) >= SANDBOX_FIRST_UID]
+        return sandbox_pids_below([self.process.pid])
+
+    def worker_pids(self) -> list[int]:
+        """This server's worker processes (`--workers N`) that it started itself."""
+        assert self.process is not None
+        children = _children()
+        return sorted(pid for pid in children.get(self.process.pid, []) if b"firebox.worker_process" in _cmdline(pid))
 
     def create_function(self, name: str, source: str, runtime: str = "python3.11", **extra: Any) -> dict[str, Any]:
         """Create a Python function whose `app.py` is `source` (handler `app.handler`) on this server."""

@@ -114,7 +114,8 @@ class ProvisionedPool:
                 self._idle.append(lease)
                 self._journal.moved(lease.env_id, EnvironmentState.IDLE)
             else:
-                self._allocated.remove(lease)
+                if lease in self._allocated:  # `check` may have found it dead first
+                    self._allocated.remove(lease)
                 self._journal.gone(lease.env_id)
                 self._failure = f"FUNCTION_ERROR_INIT_FAILURE: {failure}"
 

@@ -101,8 +101,15 @@ def _scaling_rate(text: str) -> tuple[int, float]:
     "--workers",
     default=_DEFAULTS.workers,
     show_default=True,
-    type=click.IntRange(1, 64),
-    help="Worker processes running the environments (1: in the server's own process).",
+    type=click.IntRange(0, 64),
+    help="Worker processes running the environments (default: one per core; 0: in the server's own process).",
+)
+@click.option(
+    "--worker-reattach",
+    default=_DEFAULTS.reattach_s,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds a worker process whose server was killed keeps its environments for a restarted server.",
 )
 @click.option(
     "--preload",
@@ -125,6 +132,7 @@ def serve(
     account_concurrency: int,
     scaling_rate: str,
     workers: int,
+    worker_reattach: float,
     preload: str,
     log_level: str,
 ) -> None:
@@ -149,5 +157,6 @@ def serve(
         scaling_window_s=window_s,
         preload=tuple(name.strip() for name in preload.split(",") if name.strip()),
         workers=workers,
+        reattach_s=worker_reattach,
     )
     _run(settings)

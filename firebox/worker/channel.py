@@ -14,11 +14,23 @@ from typing import Any
 import msgspec
 
 from firebox import errors
+from firebox.worker.api import KeptEnvironment
+from firebox.worker.snapshots import SnapshotKey, SnapshotStatus
 
 _LENGTH = struct.Struct("!I")
 MAX_FRAME = 16 * 1024 * 1024  # an invocation's payload and its result, 6 MB each, with room to spare
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder().decode
+
+
+class Hello(msgspec.Struct, frozen=True):
+    """What a worker process says first on every connection: who it is, and what it runs."""
+
+    fingerprint: str  # its code and settings: a server adopts only a worker it would have started itself
+    pid: int
+    environments: list[str]  # every environment it has
+    kept: list[KeptEnvironment]  # those a server may adopt
+    snapshots: list[tuple[SnapshotKey, SnapshotStatus]]
 
 
 class ChannelClosed(ConnectionError):

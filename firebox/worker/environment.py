@@ -193,6 +193,12 @@ class Environment:
             self._ready.set_exception(_InitFailed(_exit_outcome(ended, None)))
             self._ready.exception()  # retrieved here: nobody may be waiting for this environment yet
 
+    def abandon(self) -> None:
+        """Nobody waits for the invocation under way any more: the environment ends (destroy follows)."""
+        if self.state is not EnvState.GONE:
+            self._move(EnvState.GONE)
+        self._kill()
+
     async def destroy(self) -> None:
         if self._freeze_timer is not None:
             self._freeze_timer.cancel()

@@ -1,10 +1,16 @@
 """A worker in a process of its own, as the server sees it: the same calls as `Worker`, over a channel.
 
-The server starts the process (`firebox worker-process`), then sends it requests and reads its replies and
-events. It keeps what it must answer without asking (which environments are alive, each snapshot's state)
-from those events. It pings the worker every second; a worker that stops answering, or whose process ends,
-has failed: what was waiting on it fails with a PlatformFailure (a ServiceException to callers), its
-environments count as gone, and placement sends it nothing more.
+The worker process listens on a unix socket in the data dir (`workers/<id>.sock`); the server connects,
+sends it requests and reads its replies and events. It keeps what it must answer without asking (which
+environments are alive, each snapshot's state) from those events. It pings the worker every second; a
+worker that stops answering, or whose process ends, has failed: what was waiting on it fails with a
+PlatformFailure (a ServiceException to callers), its environments count as gone, and placement sends it
+nothing more until a new worker process, started in its place, is ready.
+
+A worker process outlives a server that is killed, for a while (`reattach_s`): a server that starts on the
+same data dir connects to it again, and if the worker runs the same code with the same settings (its
+fingerprint says so), adopts it with the idle environments it kept. Otherwise it stops that worker and
+starts its own. A server that stops normally stops its workers.
 """
 
 from __future__ import annotations
@@ -17,16 +23,16 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from firebox.errors import PlatformFailure
-from firebox.sandbox import die_with_parent
 from firebox.store import FunctionConfig
 from firebox.worker.api import KeptEnvironment, WorkerEvents
-from firebox.worker.channel import ChannelClosed, read_frame, rebuild_error, write_frame
+from firebox.worker.channel import ChannelClosed, Hello, read_frame, rebuild_error, write_frame
 from firebox.worker.invocation import Invocation, InvocationResult
 from firebox.worker.snapshots import PENDING, SnapshotKey, SnapshotStatus
 
@@ -36,14 +42,22 @@ HEARTBEAT_S = 1.0
 HEARTBEAT_DEADLINE_S = 5.0  # a busy worker answers pings in milliseconds; past this it is taken for hung
 _START_DEADLINE_S = 60.0
 _STOP_DEADLINE_S = 30.0
+RESTART_DELAY_S = 1.0  # before a failed worker's replacement starts
+RESTART_DELAY_MAX_S = 30.0
 
 
 class RemoteWorker:
-    def __init__(self, worker_id: str, command: Sequence[str], env: Mapping[str, str]) -> None:
+    def __init__(
+        self, worker_id: str, command: Sequence[str], env: Mapping[str, str], socket_path: Path, fingerprint: str
+    ) -> None:
         self._worker_id = worker_id
-        self._command = list(command)  # the worker process's command line; "{fd}" stands for its channel
+        self._command = list(command)  # the worker process's command line; "{fd}" stands for its listening socket
         self._env = dict(env)
-        self._process: asyncio.subprocess.Process | None = None
+        self._socket_path = socket_path
+        self._fingerprint = fingerprint
+        self._process: asyncio.subprocess.Process | None = None  # when this server started it
+        self._pid: int | None = None
+        self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._ids = itertools.count()
         self._pending: dict[int, asyncio.Future[Any]] = {}
@@ -68,38 +82,52 @@ class RemoteWorker:
     # -- the process --------------------------------------------------------------------------------------
 
     async def run(self, ready: asyncio.Event) -> None:
-        """Start the worker process and serve its channel until cancelled or until the worker fails."""
-        ours, theirs = socket.socketpair()
-        command = [part.replace("{fd}", str(theirs.fileno())) for part in self._command]
+        """Adopt the worker process a killed predecessor left, or start one, and serve its channel until
+        cancelled (then stop it). A worker that fails is replaced by a new process after RESTART_DELAY_S,
+        a delay that doubles while new ones fail to start (up to RESTART_DELAY_MAX_S)."""
         try:
-            self._process = await asyncio.create_subprocess_exec(
-                *command,
-                pass_fds=(theirs.fileno(),),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=sys.stderr.fileno(),
-                env=self._env,
-                preexec_fn=die_with_parent,  # a worker process never outlives its server
-            )
-        finally:
-            theirs.close()
-        reader, self._writer = await asyncio.open_connection(sock=ours)
-        watching: list[asyncio.Task[None]] = []
-        try:
-            async with asyncio.timeout(_START_DEADLINE_S):
-                hello = await read_frame(reader)
-            if hello.get("event") != "ready":
-                raise ChannelClosed(f"the worker process said {hello!r} first")
+            try:
+                await self._connect(self._adopt_or_spawn)
+            except (ChannelClosed, TimeoutError, OSError) as exc:
+                raise PlatformFailure(f"worker {self._worker_id} did not start: {exc}") from exc
             ready.set()
-            watching = [
-                asyncio.create_task(self._read(reader), name=f"{self._worker_id}.channel"),
-                asyncio.create_task(self._heartbeat(), name=f"{self._worker_id}.heartbeat"),
-            ]
+            while True:
+                await self._serve()
+                await self._stop_process(graceful=False)
+                delay_s = RESTART_DELAY_S
+                while True:
+                    await asyncio.sleep(delay_s)
+                    try:
+                        await self._connect(self._spawn)
+                        break
+                    except (ChannelClosed, TimeoutError, OSError) as exc:
+                        log.error("worker %s could not be started again: %s", self._worker_id, exc)
+                        await self._stop_process(graceful=False)
+                        delay_s = min(delay_s * 2, RESTART_DELAY_MAX_S)
+                log.info("worker %s started again (pid %s)", self._worker_id, self._pid)
+        finally:
+            self._fail(f"worker {self._worker_id} stopped")
+            await self._stop_process(graceful=True)
+
+    async def _connect(
+        self, attach: Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
+    ) -> None:
+        async with asyncio.timeout(_START_DEADLINE_S):
+            self._reader, self._writer = await attach()
+        self._failed = False
+
+    async def _serve(self) -> None:
+        """Read the worker's channel and ping it, until it fails."""
+        assert self._reader is not None
+        watching = [
+            asyncio.create_task(self._read(self._reader), name=f"{self._worker_id}.channel"),
+            asyncio.create_task(self._heartbeat(), name=f"{self._worker_id}.heartbeat"),
+        ]
+        try:
             done, _ = await asyncio.wait(watching, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 task.result()  # each ends only by raising
         except (ChannelClosed, TimeoutError) as exc:
-            if not ready.is_set():  # it never worked: the server cannot go on as configured
-                raise PlatformFailure(f"worker {self._worker_id} did not start: {exc}") from exc
             log.error("worker %s failed: %s", self._worker_id, exc)
             self._fail(f"worker {self._worker_id} failed: {exc}")
         finally:
@@ -107,8 +135,58 @@ class RemoteWorker:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, ChannelClosed, TimeoutError):
                     await task
-            self._fail(f"worker {self._worker_id} stopped")
-            await self._stop_process()
+
+    async def _adopt_or_spawn(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await self._adopt() or await self._spawn()
+
+    async def _adopt(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """The channel to a worker process that a killed predecessor left on our socket, if it is one we
+        would have started ourselves; a worker that differs is stopped."""
+        try:
+            reader, writer = await asyncio.open_unix_connection(self._socket_path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            return None
+        hello = await self._hello(reader)
+        self._pid = hello.pid
+        if hello.fingerprint != self._fingerprint:
+            log.info("worker %s left by a previous server runs other code or settings: replacing it", self._worker_id)
+            await self._shut_down(reader, writer)
+            return None
+        log.info("worker %s (pid %d) adopted, with %d environments", self._worker_id, hello.pid, len(hello.kept))
+        self._environments.update(hello.environments)
+        self._kept = hello.kept
+        self._snapshots.update(hello.snapshots)
+        return reader, writer
+
+    async def _spawn(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        self._socket_path.parent.mkdir(parents=True, exist_ok=True)
+        self._socket_path.unlink(missing_ok=True)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(str(self._socket_path))
+            os.chmod(self._socket_path, 0o600)
+            listener.listen(4)
+            command = [part.replace("{fd}", str(listener.fileno())) for part in self._command]
+            self._process = await asyncio.create_subprocess_exec(
+                *command,
+                pass_fds=(listener.fileno(),),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=sys.stderr.fileno(),
+                env=self._env,
+                start_new_session=True,  # it may outlive this server (see above): signals to our group are not its
+            )
+        finally:
+            listener.close()
+        self._pid = self._process.pid
+        reader, writer = await asyncio.open_unix_connection(self._socket_path)
+        await self._hello(reader)
+        return reader, writer
+
+    async def _hello(self, reader: asyncio.StreamReader) -> Hello:
+        message = await read_frame(reader)
+        if message.get("event") != "ready":
+            raise ChannelClosed(f"the worker process said {message!r} first")
+        return msgspec.convert(message["hello"], Hello)
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         """Replies and events, until the channel closes (ChannelClosed)."""
@@ -158,19 +236,50 @@ class RemoteWorker:
         if self.events is not None:
             self.events.environment_ended(env_id)
 
-    async def _stop_process(self) -> None:
-        if self._writer is not None:
-            self._writer.close()  # the worker ends its environments and exits once its channel closes
-        process = self._process
-        if process is None or process.returncode is not None:
-            return
+    async def _stop_process(self, *, graceful: bool) -> None:
+        """Stop the worker process: when this server stops, by asking (it ends its environments first); when
+        it failed, by SIGKILL (its environments die with it)."""
+        writer, self._writer = self._writer, None
+        if graceful and writer is not None and not writer.is_closing():
+            write_frame(writer, {"id": next(self._ids), "op": "shutdown", "args": {}})
+        if writer is not None:
+            writer.close()
+        if not graceful:
+            self._kill()
         try:
             async with asyncio.timeout(_STOP_DEADLINE_S):
-                await process.wait()
+                await self._exited()
         except TimeoutError:
+            self._kill()
+            await self._exited()
+        self._process = self._pid = None
+
+    async def _shut_down(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Have the worker process at the other end of this channel end, and wait until it has."""
+        write_frame(writer, {"id": next(self._ids), "op": "shutdown", "args": {}})
+        try:
+            async with asyncio.timeout(_STOP_DEADLINE_S):
+                while True:
+                    await read_frame(reader)
+        except ChannelClosed:
+            pass  # it closed the channel on its way out
+        except TimeoutError:
+            self._kill()
+        writer.close()
+        await self._exited()
+        self._pid = None
+
+    def _kill(self) -> None:
+        if self._pid is not None:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGKILL)
-            await process.wait()
+                os.kill(self._pid, signal.SIGKILL)
+
+    async def _exited(self) -> None:
+        if self._process is not None:
+            await self._process.wait()
+        elif self._pid is not None:  # adopted: not our child, so watched, not waited for
+            while Path(f"/proc/{self._pid}").exists() and not _is_zombie(self._pid):
+                await asyncio.sleep(0.05)
 
     async def _call(self, op: str, **args: Any) -> Any:
         if self._writer is None or self._failed:
@@ -236,3 +345,10 @@ class RemoteWorker:
     def _send_and_forget(self, op: str, **args: Any) -> None:
         assert self._writer is not None
         write_frame(self._writer, {"id": next(self._ids), "op": op, "args": args})
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False

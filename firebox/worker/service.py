@@ -1,14 +1,17 @@
 """A worker process's side of its channel: it serves a `Worker`'s calls and tells the server what changed.
 
-Events: "ready" once the worker runs, "ended" when one of its environments is gone, "frozen" when one is
-frozen, "snapshot" when a snapshot's state changes. Requests are served concurrently (an invocation takes
-as long as it takes); "ping" answers at once, which is how the server knows the worker is alive.
+Events: "ready" (with a `Hello`) first on each connection, "ended" when one of its environments is gone,
+"frozen" when one is frozen, "snapshot" when a snapshot's state changes. Requests are served concurrently
+(an invocation takes as long as it takes); "ping" answers at once, which is how the server knows the worker is alive.
+"shutdown" ends the service: the worker process then ends its environments and exits. A channel that just
+closes (the server died) ends the service too, and cancels what it was running for that server.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,7 +19,7 @@ import msgspec
 
 from firebox.errors import FireboxError
 from firebox.store import FunctionConfig
-from firebox.worker.channel import ChannelClosed, error_message, read_frame, write_frame
+from firebox.worker.channel import ChannelClosed, Hello, error_message, read_frame, write_frame
 from firebox.worker.invocation import Invocation
 from firebox.worker.snapshots import SnapshotKey, SnapshotStatus
 from firebox.worker.worker import Worker
@@ -25,8 +28,11 @@ log = logging.getLogger(__name__)
 
 
 class WorkerService:
-    def __init__(self, worker: Worker, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, worker: Worker, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, fingerprint: str
+    ) -> None:
         self._worker = worker
+        self._fingerprint = fingerprint
         self._reader = reader
         self._writer = writer
         self._ops: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
@@ -53,22 +59,31 @@ class WorkerService:
         if not self._writer.is_closing():
             write_frame(self._writer, message)
 
-    async def serve(self, worker_ready: asyncio.Event) -> None:
-        """Answer requests until the server closes the channel."""
-        await worker_ready.wait()
-        self._send({"event": "ready"})
+    async def serve(self) -> bool:
+        """Answer requests until the server closes the channel (False) or asks for a shutdown (True)."""
+        worker = self._worker
+        hello = Hello(
+            self._fingerprint,
+            os.getpid(),
+            worker.environment_ids(),
+            worker.kept_environments(),
+            worker.snapshot_statuses(),
+        )
+        self._send({"event": "ready", "hello": hello})
         answering: set[asyncio.Task[None]] = set()
         try:
             while True:
                 try:
                     message = await read_frame(self._reader)
                 except ChannelClosed:
-                    return
+                    return False
+                if message.get("op") == "shutdown":
+                    return True
                 task = asyncio.create_task(self._answer(message), name=f"worker.request.{message.get('op')}")
                 answering.add(task)
                 task.add_done_callback(answering.discard)
         finally:
-            # Nobody is left to answer: what is still running stops now (the worker then ends its environments).
+            # Nobody is left to answer: what is still running stops now.
             for task in list(answering):
                 task.cancel()
             await asyncio.gather(*answering, return_exceptions=True)

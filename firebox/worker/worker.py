@@ -247,6 +247,11 @@ class Worker:
             raise EnvironmentGone(f"environment {env_id} is not on worker {self.worker_id}")
         try:
             return await env.invoke(invocation)
+        except asyncio.CancelledError:
+            # Its caller is gone (the server that asked died): nobody will hear the outcome, and the
+            # environment is in the middle of an invocation, so it ends.
+            env.abandon()
+            raise
         finally:
             if env.state is EnvState.GONE:
                 self._spawn(self._destroy(env), f"worker.destroy.{env_id[:8]}")
@@ -281,6 +286,12 @@ class Worker:
 
     async def flush_logs(self) -> None:
         self._log_store.flush()
+
+    def environment_ids(self) -> list[str]:
+        return list(self._environments)
+
+    def snapshot_statuses(self) -> list[tuple[SnapshotKey, SnapshotStatus]]:
+        return [(key, status) for key, (status, _) in self._snapshots.items()]
 
     def kept_environments(self) -> list[KeptEnvironment]:
         """The environments a server may adopt from this worker: those idle or initialising, which no

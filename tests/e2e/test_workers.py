@@ -28,22 +28,6 @@ def handler(event, context):
 _UIDS_PER_WORKER = 50_000  # the namespace backend's 100,000 sandbox uids, split between 2 workers
 
 
-def _worker_processes(server: FireboxServer) -> list[int]:
-    assert server.process is not None
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == server.process.pid and b"firebox.worker_process" in command:
-            found.append(int(entry.name))
-    return sorted(found)
-
-
 def _worker_of_sandbox(pid: int) -> int:
     """Which worker (0 or 1) a sandbox process belongs to, by its host uid's block."""
     return (Path(f"/proc/{pid}").stat().st_uid - SANDBOX_FIRST_UID) // _UIDS_PER_WORKER
@@ -61,7 +45,7 @@ def _outcome(client: Any, sleep: float) -> str:
 @pytest.fixture
 def two_workers(start_server: Callable[..., FireboxServer]) -> FireboxServer:
     server = start_server("--workers", "2", "--keep-alive", "60")
-    assert len(_worker_processes(server)) == 2
+    assert len(server.worker_pids()) == 2
     server.create_function("work", SLEEPER)
     return server
 
@@ -76,22 +60,24 @@ def test_environments_are_spread_over_the_workers(two_workers: FireboxServer) ->
     assert sum(1 for event in logs if event["message"].startswith("REPORT")) == 6  # both workers' lines
 
 
-def test_a_worker_that_dies_fails_only_its_own_invocations(two_workers: FireboxServer) -> None:
+def test_a_worker_that_dies_fails_only_its_own_invocations_and_is_replaced(two_workers: FireboxServer) -> None:
     client = two_workers.client()
     results: list[str] = []
     callers = [threading.Thread(target=lambda: results.append(_outcome(client, 2.0))) for _ in range(6)]
     for caller in callers:
         caller.start()
     poll_until(two_workers.sandbox_pids, lambda pids: len(pids) == 6, 10)  # all six are running
-    os.kill(_worker_processes(two_workers)[0], signal.SIGKILL)
+    killed = two_workers.worker_pids()[0]
+    doomed = [pid for pid in two_workers.sandbox_pids() if _worker_of_sandbox(pid) == 0]
+    os.kill(killed, signal.SIGKILL)
     for caller in callers:
         caller.join()
     assert Counter(results) == Counter({"done": 3, "ServiceException": 3})
-    # The server goes on with the worker it has left; the dead worker's sandboxes died with it.
-    assert len(_worker_processes(two_workers)) == 1
-    assert Counter(concurrently(3, lambda: _outcome(client, 0.1))) == Counter({"done": 3})
-    survivors = poll_until(two_workers.sandbox_pids, lambda pids: all(_worker_of_sandbox(p) == 1 for p in pids), 10)
-    assert survivors and all(_worker_of_sandbox(pid) == 1 for pid in survivors)
+    # The dead worker's sandboxes died with it; a new worker process takes its place, and both serve.
+    assert poll_until(lambda: [pid for pid in doomed if Path(f"/proc/{pid}").exists()], lambda left: not left, 10) == []
+    replaced = poll_until(two_workers.worker_pids, lambda pids: len(pids) == 2 and killed not in pids, 15)
+    assert len(replaced) == 2 and killed not in replaced
+    assert Counter(concurrently(6, lambda: _outcome(client, 0.5))) == Counter({"done": 6})
 
 
 def test_snapstart_restores_go_to_the_worker_holding_the_snapshot(two_workers: FireboxServer) -> None:
@@ -109,7 +95,7 @@ def test_snapstart_restores_go_to_the_worker_holding_the_snapshot(two_workers: F
 def test_stopping_the_server_ends_its_worker_processes_and_every_sandbox(two_workers: FireboxServer) -> None:
     client = two_workers.client()
     assert Counter(concurrently(4, lambda: _outcome(client, 0.3))) == Counter({"done": 4})
-    before = set(_worker_processes(two_workers)) | set(two_workers.sandbox_pids())
+    before = set(two_workers.worker_pids()) | set(two_workers.sandbox_pids())
     assert len(before) == 6
     two_workers.stop()
     left = poll_until(lambda: [pid for pid in before if Path(f"/proc/{pid}").exists()], lambda pids: not pids, 10)
