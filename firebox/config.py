@@ -27,6 +27,10 @@ class Settings:
     preload: tuple[str, ...] = ("boto3",)
     # Worker processes running the environments (0: in the server's own process)
     workers: int = os.cpu_count() or 1
+    # Memory (MB) that the MemorySize of all environments may add up to, split evenly between the workers
+    # (0: embedded.OVERCOMMIT times the host's physical memory); past it, idle environments make room, and busy ones
+    # throttle
+    memory_mb: int = 0
     # How long a worker process whose server was killed keeps its environments for a server to adopt them
     reattach_s: float = 30.0
 

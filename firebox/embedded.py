@@ -139,6 +139,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
                 },
                 data / "workers" / f"{_worker_id(index)}.sock",
                 worker_fingerprint(settings, index),
+                _worker_memory_mb(settings),
             )
             for index in range(settings.workers)
         ]
@@ -226,8 +227,21 @@ def _worker(
             api_endpoint=settings.endpoint,
             credentials=credentials,
             log_budget_bytes=settings.log_budget_bytes,
+            memory_mb=_worker_memory_mb(settings),
         ),
     )
+
+
+def _worker_memory_mb(settings: Settings) -> int:
+    """Each worker's share of the memory for environments (its placement slots)."""
+    host_mb = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // (1024 * 1024)
+    total = settings.memory_mb or OVERCOMMIT * host_mb
+    return int(total // max(settings.workers, 1))
+
+
+# MemorySize is a cap that the memory cgroup enforces, not a reservation: an idle environment holds a few MB
+# and a busy one rarely its whole MemorySize, so by default the slots add up to several times the host's memory.
+OVERCOMMIT = 4
 
 
 def _worker_id(index: int) -> str:

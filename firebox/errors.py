@@ -23,6 +23,7 @@ builds an AWS error body. A handler's own exception is not a platform error: it 
     │   └── RestoreTimedOut              or the restore took longer than its limit
     └── PlatformFailure                  Firebox itself could not do the work
         ├── EnvironmentGone              the execution environment ended before or while it was used
+        ├── NoRoom                       no worker has the memory for one more environment
         └── SandboxStartFailed           a sandbox backend could not start an environment
 """
 
@@ -111,6 +112,10 @@ class PlatformFailure(FireboxError):
 
 
 class EnvironmentGone(PlatformFailure):
+    pass
+
+
+class NoRoom(PlatformFailure):
     pass
 
 

@@ -12,6 +12,7 @@ recovers from it (`recover`): what its workers still run is adopted, the rest wr
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from firebox.assignment.concurrency import Concurrency, ScalingLimit, ScalingRate, rate_throttle
 from firebox.assignment.leases import EnvKey, Lease
 from firebox.assignment.provisioned import ProvisionedPool, ProvisionedStatus
-from firebox.errors import EnvironmentGone, PlatformFailure
+from firebox.errors import EnvironmentGone, NoRoom, PlatformFailure, Throttled
 from firebox.journal import EnvironmentJournal, EnvironmentState
 from firebox.placement import Placement
 from firebox.store import FunctionConfig
@@ -33,6 +34,8 @@ from firebox.worker import (
     SnapshotStatus,
     WorkerApi,
 )
+
+log = logging.getLogger(__name__)
 
 _ATTEMPTS = 3  # an environment that ended while idle costs a retry on a fresh one, not an error
 QUEUE_LIMIT_S = 1.0  # how long an invocation over the scaling rate waits for an environment before a 429
@@ -160,10 +163,33 @@ class Assignment:
         return None
 
     async def _start(self, config: FunctionConfig) -> Lease:
-        worker = self._placement.choose(self._holds_snapshot(config))
+        """A new environment on a worker with room for it, made by ending idle environments (the longest
+        idle first) when no worker has; Throttled when all that memory is busy."""
+        among = self._holds_snapshot(config)
+        while True:
+            try:
+                worker = self._placement.choose(config.memory_size, among)
+                break
+            except NoRoom:
+                if not await self._end_longest_idle(among):
+                    raise Throttled("ConcurrentInvocationLimitExceeded") from None
         env_id = await worker.start_environment(config)
         self._journal.started(env_id, worker.worker_id, config.name, config.version, config.revision_id)
         return Lease(worker, env_id)
+
+    async def _end_longest_idle(self, among: Callable[[WorkerApi], bool]) -> bool:
+        """End the environment idle the longest on a worker `among` accepts; False when there is none."""
+        idle = [(released, key, lease) for key, stack in self._idle.items() for lease, released in stack]
+        candidates = [entry for entry in idle if among(entry[2].worker)]
+        if not candidates:
+            return False
+        released, key, lease = min(candidates, key=lambda entry: entry[0])
+        self._idle[key].remove((lease, released))
+        if not self._idle[key]:
+            del self._idle[key]
+        self._journal.gone(lease.env_id)
+        await lease.worker.stop_environment(lease.env_id)
+        return True
 
     def _holds_snapshot(self, config: FunctionConfig) -> Callable[[WorkerApi], bool]:
         """For a SnapStart version, the workers whose snapshot of it is ready, if any is (a restore elsewhere
@@ -217,8 +243,12 @@ class Assignment:
     # -- SnapStart ------------------------------------------------------------------------------------
 
     def prepare_snapshot(self, config: FunctionConfig) -> None:
-        """Have a worker make `config`'s snapshot in the background (PublishVersion, or a restart)."""
-        self._placement.choose().make_snapshot(config)
+        """Have a worker make `config`'s snapshot in the background (PublishVersion, or a restart); while no
+        worker has room for it, it stays Pending, and the next look at its state tries again."""
+        try:
+            self._placement.choose(config.memory_size).make_snapshot(config)
+        except NoRoom as exc:
+            log.warning("the snapshot of %s:%s waits for room: %s", config.name, config.version, exc.message)
 
     def snapshot_status(self, config: FunctionConfig) -> SnapshotStatus:
         """The best state of `config`'s snapshot on any worker: the version's State. A snapshot that no

@@ -93,8 +93,8 @@ class ProvisionedPool:
     async def _fill(self) -> None:
         started: list[Lease] = []
         while len(self._allocated) < self.requested:
-            worker = self._placement.choose()
             try:
+                worker = self._placement.choose(self.config.memory_size)
                 env_id = await worker.start_environment(self.config, provisioned=True)
             except FireboxError as exc:
                 self._failure = exc.message

@@ -105,6 +105,15 @@ def _scaling_rate(text: str) -> tuple[int, float]:
     help="Worker processes running the environments (default: one per core; 0: in the server's own process).",
 )
 @click.option(
+    "--memory",
+    "memory_mb",
+    default=_DEFAULTS.memory_mb,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="MB the MemorySize of all environments may add up to (0: 4 times the host's memory); past it, idle"
+    " environments make room and invocations that find none are throttled.",
+)
+@click.option(
     "--worker-reattach",
     default=_DEFAULTS.reattach_s,
     show_default=True,
@@ -133,6 +142,7 @@ def serve(
     scaling_rate: str,
     workers: int,
     worker_reattach: float,
+    memory_mb: int,
     preload: str,
     log_level: str,
 ) -> None:
@@ -158,5 +168,6 @@ def serve(
         preload=tuple(name.strip() for name in preload.split(",") if name.strip()),
         workers=workers,
         reattach_s=worker_reattach,
+        memory_mb=memory_mb,
     )
     _run(settings)

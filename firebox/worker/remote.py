@@ -48,13 +48,22 @@ RESTART_DELAY_MAX_S = 30.0
 
 class RemoteWorker:
     def __init__(
-        self, worker_id: str, command: Sequence[str], env: Mapping[str, str], socket_path: Path, fingerprint: str
+        self,
+        worker_id: str,
+        command: Sequence[str],
+        env: Mapping[str, str],
+        socket_path: Path,
+        fingerprint: str,
+        memory_mb: int,
     ) -> None:
         self._worker_id = worker_id
         self._command = list(command)  # the worker process's command line; "{fd}" stands for its listening socket
         self._env = dict(env)
         self._socket_path = socket_path
         self._fingerprint = fingerprint
+        self._memory_mb = memory_mb  # what the MemorySize of its environments may add up to
+        self._used_mb = 0  # as the worker last said (every frame it sends says)
+        self._starting_mb = 0  # environments asked for and not yet answered
         self._process: asyncio.subprocess.Process | None = None  # when this server started it
         self._pid: int | None = None
         self._reader: asyncio.StreamReader | None = None
@@ -78,6 +87,9 @@ class RemoteWorker:
 
     def load(self) -> int:
         return len(self._environments) + self._starting
+
+    def room_mb(self) -> int:
+        return self._memory_mb - self._used_mb - self._starting_mb
 
     # -- the process --------------------------------------------------------------------------------------
 
@@ -184,6 +196,7 @@ class RemoteWorker:
 
     async def _hello(self, reader: asyncio.StreamReader) -> Hello:
         message = await read_frame(reader)
+        self._used_mb = int(message.get("used_mb", 0))
         if message.get("event") != "ready":
             raise ChannelClosed(f"the worker process said {message!r} first")
         return msgspec.convert(message["hello"], Hello)
@@ -192,6 +205,7 @@ class RemoteWorker:
         """Replies and events, until the channel closes (ChannelClosed)."""
         while True:
             message = await read_frame(reader)
+            self._used_mb = int(message.get("used_mb", self._used_mb))
             event = message.get("event")
             if event == "ended":
                 self._ended(str(message["env_id"]))
@@ -230,6 +244,7 @@ class RemoteWorker:
         for env_id in list(self._environments):
             self._ended(env_id)
         self._snapshots.clear()
+        self._used_mb = 0
 
     def _ended(self, env_id: str) -> None:
         self._environments.discard(env_id)
@@ -297,10 +312,12 @@ class RemoteWorker:
 
     async def start_environment(self, config: FunctionConfig, *, provisioned: bool = False) -> str:
         self._starting += 1
+        self._starting_mb += config.memory_size
         try:
             env_id = str(await self._call("start", config=config, provisioned=provisioned))
         finally:
             self._starting -= 1
+            self._starting_mb -= config.memory_size
         self._environments.add(env_id)
         return env_id
 

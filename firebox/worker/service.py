@@ -56,8 +56,9 @@ class WorkerService:
         self._send({"event": "snapshot", "key": key, "status": status})
 
     def _send(self, message: dict[str, Any]) -> None:
+        # Every frame says how much memory the worker's environments hold now: placement counts on it.
         if not self._writer.is_closing():
-            write_frame(self._writer, message)
+            write_frame(self._writer, {**message, "used_mb": self._worker.used_mb})
 
     async def serve(self) -> bool:
         """Answer requests until the server closes the channel (False) or asks for a shutdown (True)."""

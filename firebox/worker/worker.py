@@ -45,6 +45,7 @@ class WorkerSettings:
     api_endpoint: str  # where functions reach this Firebox's Lambda API
     credentials: Credentials
     log_budget_bytes: int = 4 * 1024 * 1024  # log output one invocation may write before the rest is dropped
+    memory_mb: int = 1 << 20  # what the MemorySize of its environments may add up to (its placement slots)
 
 
 class Worker:
@@ -64,6 +65,7 @@ class Worker:
         self._log_store = log_store
         self._settings = settings
         self._environments: dict[str, Environment] = {}
+        self.used_mb = 0  # the MemorySize of its environments, added up
         # SnapStart: each published version's snapshot, and its template environment once there is one.
         self._snapshots: dict[SnapshotKey, tuple[SnapshotStatus, Environment | None]] = {}
         self.events: WorkerEvents | None = None  # told of ended environments and changed snapshots
@@ -80,6 +82,7 @@ class Worker:
             self._tasks = None
             await asyncio.gather(*(env.destroy() for env in self._environments.values()), return_exceptions=True)
             self._environments.clear()
+            self.used_mb = 0
             await self._backend.close()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
@@ -94,6 +97,7 @@ class Worker:
         env = Environment(env_id, config, self._log_store, stream, self._settings.log_budget_bytes, origin)
         env.on_frozen = lambda: self._tell_frozen(env_id)
         self._environments[env_id] = env
+        self.used_mb += config.memory_size
         return env
 
     async def start_environment(self, config: FunctionConfig, *, provisioned: bool = False) -> str:
@@ -112,7 +116,7 @@ class Worker:
                 raise RestoreFailed(f"Lambda could not restore the snapshot: {exc.message}") from exc
             env.fail_to_start("Runtime.InvalidEntrypoint", f"Error: {exc.message}")
         except BaseException:
-            self._environments.pop(env.env_id, None)
+            self._forget(env)
             await env.destroy()
             raise
         return env.env_id
@@ -261,8 +265,14 @@ class Worker:
         if env is not None:
             await self._destroy(env)
 
-    async def _destroy(self, env: Environment) -> None:
+    def _forget(self, env: Environment) -> bool:
         if self._environments.pop(env.env_id, None) is None:
+            return False
+        self.used_mb -= env.config.memory_size
+        return True
+
+    async def _destroy(self, env: Environment) -> None:
+        if not self._forget(env):
             return
         if self.events is not None:
             self.events.environment_ended(env.env_id)
@@ -283,6 +293,9 @@ class Worker:
 
     def load(self) -> int:
         return len(self._environments)
+
+    def room_mb(self) -> int:
+        return self._settings.memory_mb - self.used_mb
 
     async def flush_logs(self) -> None:
         self._log_store.flush()

@@ -60,6 +60,32 @@ def test_environments_are_spread_over_the_workers(two_workers: FireboxServer) ->
     assert sum(1 for event in logs if event["message"].startswith("REPORT")) == 6  # both workers' lines
 
 
+def _throttle_or_done(client: Any, name: str, sleep: float) -> str:
+    try:
+        client.invoke(FunctionName=name, Payload=json.dumps({"sleep": sleep}))
+    except ClientError as exc:
+        return f"{exc.response['Error']['Code']}: {exc.response.get('Reason')}"
+    return "done"
+
+
+def test_environments_take_memory_slots_and_idle_ones_make_room(start_server: Callable[..., FireboxServer]) -> None:
+    # 1,024 MB for environments over two workers: four of 256 MB, two on each.
+    server = start_server("--workers", "2", "--memory", "1024", "--keep-alive", "60")
+    for name in ("work", "other"):
+        server.create_function(name, SLEEPER, MemorySize=256)
+    client = server.client()
+    outcomes = concurrently(5, lambda: _throttle_or_done(client, "work", 1.5))
+    # While four run, a fifth finds no room and nothing idle to end.
+    assert Counter(outcomes) == Counter({"done": 4, "TooManyRequestsException: ConcurrentInvocationLimitExceeded": 1})
+    assert Counter(_worker_of_sandbox(pid) for pid in server.sandbox_pids()) == Counter({0: 2, 1: 2})
+    # Once they are idle, another function's environment takes the place of the one idle the longest.
+    assert _throttle_or_done(client, "other", 0) == "done"
+    assert poll_until(server.sandbox_pids, lambda pids: len(pids) == 4, 10)
+    # Four at once again: three idle environments of "work", and the idle one of "other" ends for the fourth.
+    assert Counter(concurrently(4, lambda: _throttle_or_done(client, "work", 0.5))) == Counter({"done": 4})
+    assert len(server.sandbox_pids()) == 4
+
+
 def test_a_worker_that_dies_fails_only_its_own_invocations_and_is_replaced(two_workers: FireboxServer) -> None:
     client = two_workers.client()
     results: list[str] = []
