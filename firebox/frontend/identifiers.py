@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import random
 import time
-import uuid
 
 _ids = random.Random()  # seeded from os.urandom when created
 
 
+_VERSION_4 = (0xC000 << 48, 0x8000 << 48, 0xF000 << 64, 4 << 76)  # RFC 4122 variant and version bits
+
+
 def request_id() -> str:
-    """A random (version 4) UUID, as AWS's request ids are."""
-    return str(uuid.UUID(int=_ids.getrandbits(128), version=4))
+    """A random (version 4) UUID, as AWS's request ids are (what uuid.UUID(int=..., version=4) gives, at a
+    third of its cost)."""
+    variant_mask, variant, version_mask, version = _VERSION_4
+    bits = (_ids.getrandbits(128) & ~variant_mask & ~version_mask) | variant | version
+    text = f"{bits:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def trace_id() -> str:

@@ -76,8 +76,6 @@ _MUST = "Member must "
 def _check_value(value: Any, shape: Shape, path: str, problems: list[str]) -> None:
     """Record each constraint `value` breaks, worded and placed as AWS words and places it."""
     kind = shape.type_name
-    # AWS never echoes a sensitive value (environment variables, code) in an error message.
-    where = f"Value at '{path}'" if shape.metadata.get("sensitive") else f"Value '{_shown(value)}' at '{path}'"
     broken: list[str] = []
     if kind == "structure":
         _require(isinstance(value, dict), path, "an object")
@@ -99,7 +97,10 @@ def _check_value(value: Any, shape: Shape, path: str, problems: list[str]) -> No
             broken.append(f"Map value must satisfy constraint: [{values}]")
     else:
         broken = [_MUST + rule for rule in _scalar_rules(value, shape, path)]
-    problems.extend(f"{where} failed to satisfy constraint: {rule}" for rule in broken)
+    if broken:
+        # AWS never echoes a sensitive value (environment variables, code) in an error message.
+        where = f"Value at '{path}'" if shape.metadata.get("sensitive") else f"Value '{_shown(value)}' at '{path}'"
+        problems.extend(f"{where} failed to satisfy constraint: {rule}" for rule in broken)
 
 
 def _element_rules(items: list[Any], shape: Shape, path: str, problems: list[str]) -> str:
@@ -114,7 +115,8 @@ def _element_rules(items: list[Any], shape: Shape, path: str, problems: list[str
     return ", ".join(_MUST + rule for rule in rules)
 
 
-def _limits(shape: Shape) -> dict[str, Any]:
+@cache  # the model's shapes are few and live as long as the server; every request checks some
+def _limits(shape: Shape) -> Mapping[str, Any]:
     return {**shape.metadata, **_TIGHTER_LIMITS.get(shape.name, {})}
 
 

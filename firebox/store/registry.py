@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar, cast
 
 import msgspec
 
@@ -33,6 +34,8 @@ from firebox.store.records import (
 )
 
 _CAS_ATTEMPTS = 16  # concurrent writers to one function retry this often before giving up
+_Record = TypeVar("_Record")
+_DECODED_RECORDS = 4096  # past this many, the memo of decoded function records starts again empty
 
 
 def new_revision_id() -> str:
@@ -71,6 +74,9 @@ class FunctionRegistry:
     def __init__(self, store: StateStore, arns: Arns) -> None:
         self._store = store
         self._arns = arns
+        # The record last decoded from each function's entry: a store that hands out the same entry again
+        # (the SQLite store's cache does) spares Invoke the decoding.
+        self._decoded: dict[str, tuple[Entry, object]] = {}
 
     # -- functions ----------------------------------------------------------------------------------
 
@@ -86,7 +92,18 @@ class FunctionRegistry:
         entry = await self._store.get(_function_key(name))
         if entry is None:
             raise ResourceNotFound(f"Function not found: {self._arns.function(name)}")
-        return entry, decode_function(entry.value)
+        return entry, self._decode(entry, decode_function)
+
+    def _decode(self, entry: Entry, decode: Callable[[bytes], _Record]) -> _Record:
+        """`decode(entry.value)`, or what it gave for this very entry before."""
+        known = self._decoded.get(entry.key)
+        if known is not None and known[0] is entry:
+            return cast(_Record, known[1])
+        if len(self._decoded) >= _DECODED_RECORDS:
+            self._decoded.clear()
+        record = decode(entry.value)
+        self._decoded[entry.key] = (entry, record)
+        return record
 
     async def get_function(self, name: str) -> FunctionRecord:
         return (await self._read_function(name))[1]
@@ -99,7 +116,7 @@ class FunctionRegistry:
         entry = None if number is None else await self._store.get(_version_key(name, number))
         if entry is None:
             raise ResourceNotFound(f"Function not found: {self._arns.function(name, version)}")
-        return decode_version(entry.value)
+        return self._decode(entry, decode_version)
 
     async def update_latest(
         self,
@@ -242,7 +259,7 @@ class FunctionRegistry:
         entry = await self._store.get(_alias_key(name, alias))
         if entry is None:
             raise ResourceNotFound(f"Cannot find alias arn: {self._arns.function(name, alias)}")
-        return decode_alias(entry.value)
+        return self._decode(entry, decode_alias)
 
     async def update_alias(
         self,

@@ -3,6 +3,11 @@
 Calls run on the event loop: each is a single indexed statement on a local file (tens of microseconds),
 cheaper than a hop to a thread. `synchronous=NORMAL` in WAL mode keeps every committed write across a
 process crash; only an operating-system crash can lose the last transactions.
+
+The store is the only writer of its file (one server owns a data directory), so it keeps the entries it
+read in memory until it writes their keys: every Invoke reads its function's key, and a read from memory
+spares the statement. A cached entry is the same object each time, so a reader may keep what it decoded
+from it (the registry does).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ CREATE TABLE IF NOT EXISTS kv (
 CREATE TABLE IF NOT EXISTS sequence (id INTEGER PRIMARY KEY CHECK (id = 0), last INTEGER NOT NULL);
 INSERT OR IGNORE INTO sequence (id, last) VALUES (0, 0);
 """
+_CACHED_ENTRIES = 4096  # past this many, the cache starts again empty
 
 
 class SqliteStore:
@@ -30,16 +36,26 @@ class SqliteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._cache: dict[str, Entry] = {}
 
     def _next_revision(self) -> int:
         row = self._db.execute("UPDATE sequence SET last = last + 1 WHERE id = 0 RETURNING last").fetchone()
         return int(row[0])
 
     async def get(self, key: str) -> Entry | None:
+        entry = self._cache.get(key)
+        if entry is not None:
+            return entry
         row = self._db.execute("SELECT value, revision FROM kv WHERE key = ?", (key,)).fetchone()
-        return None if row is None else Entry(key, bytes(row[0]), int(row[1]))
+        if row is None:
+            return None
+        if len(self._cache) >= _CACHED_ENTRIES:
+            self._cache.clear()
+        entry = self._cache[key] = Entry(key, bytes(row[0]), int(row[1]))
+        return entry
 
     async def create(self, key: str, value: bytes) -> int:
+        self._cache.pop(key, None)
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             revision = self._next_revision()
@@ -50,6 +66,7 @@ class SqliteStore:
         return revision
 
     async def update(self, key: str, value: bytes, expected_revision: int) -> int:
+        self._cache.pop(key, None)
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             revision = self._next_revision()
@@ -62,6 +79,7 @@ class SqliteStore:
         return revision
 
     async def delete(self, key: str, expected_revision: int | None = None) -> bool:
+        self._cache.pop(key, None)
         if expected_revision is None:
             return self._db.execute("DELETE FROM kv WHERE key = ?", (key,)).rowcount == 1
         with self._db:

@@ -153,7 +153,9 @@ class Environment:
         self._init_duration_ms: float | None = None
         self._ready: asyncio.Future[None] = loop.create_future()
         self._exited: asyncio.Future[SandboxExit] = loop.create_future()
-        self._deliveries: asyncio.Queue[tuple[Invocation, int]] = asyncio.Queue(maxsize=1)
+        # The invocation handed to the runtime's next GET next, and that request while it waits for one.
+        self._delivery: tuple[Invocation, int] | None = None
+        self._runtime_waiting: asyncio.Future[tuple[Invocation, int]] | None = None
         self._current: Invocation | None = None
         self._freeze_timer: asyncio.TimerHandle | None = None
         self._frozen = False
@@ -267,23 +269,33 @@ class Environment:
     async def _run(self, invocation: Invocation) -> tuple[Outcome, str | None]:
         loop = asyncio.get_running_loop()
         self._current = invocation
-        self._outcome = loop.create_future()
+        outcome: asyncio.Future[Outcome] = loop.create_future()
+        self._outcome = outcome
         timeout_s = float(self.config.timeout)
         self._thaw()
-        self._deliveries.put_nowait((invocation, int(time.time() * 1000 + timeout_s * 1000)))
+        self._deliver((invocation, int(time.time() * 1000 + timeout_s * 1000)))
+        # One future settles the invocation, whichever comes first: the runtime's answer, the end of the
+        # sandbox or the deadline (a timer and a callback cost less than asyncio.wait under asyncio.timeout).
+        deadline = loop.call_later(timeout_s, _settle_once, outcome, _DEADLINE_PASSED)
+        self._exited.add_done_callback(self._sandbox_ended_during_run)
         try:
-            async with asyncio.timeout(timeout_s):
-                done, _ = await asyncio.wait((self._outcome, self._exited), return_when=asyncio.FIRST_COMPLETED)
-        except TimeoutError:
+            ended = await outcome
+        finally:
+            deadline.cancel()
+            self._exited.remove_done_callback(self._sandbox_ended_during_run)
+            self._current = None
+        if ended is _DEADLINE_PASSED:
             self._kill()
             message = f"RequestId: {invocation.request_id} Error: Task timed out after {timeout_s:.2f} seconds"
             self._logs.platform(f"{_utc_now()} {invocation.request_id} Task timed out after {timeout_s:.2f} seconds")
-            return Outcome(_error_payload("Sandbox.Timedout", message), "Sandbox.Timedout"), "timeout"
-        finally:
-            self._current = None
-        if self._outcome in done:
-            return self._outcome.result(), None
-        return _exit_outcome(self._exited.result(), invocation.request_id), "error"
+            return Outcome(_error_payload(_TIMED_OUT, message), _TIMED_OUT), "timeout"
+        if ended is _SANDBOX_ENDED:
+            return _exit_outcome(self._exited.result(), invocation.request_id), "error"
+        return ended, None
+
+    def _sandbox_ended_during_run(self, exited: asyncio.Future[SandboxExit]) -> None:
+        if self._outcome is not None:
+            _settle_once(self._outcome, _SANDBOX_ENDED)
 
     async def _finish(
         self, invocation: Invocation, outcome: Outcome, duration_ms: float, cold: bool, status: str | None
@@ -308,6 +320,8 @@ class Environment:
         self._logs.reset()
         if status is None:
             self._move(EnvState.IDLE)
+            if self._runtime_waiting is not None:
+                self._schedule_freeze()  # the runtime asked for its next event with its response (pipelined)
         elif self.state is not EnvState.GONE:
             self._move(EnvState.GONE)
         self.last_used = time.monotonic()
@@ -364,12 +378,25 @@ class Environment:
     def is_current(self, request_id: str) -> bool:
         return self._current is not None and self._current.request_id == request_id
 
-    async def next_invocation(self) -> tuple[Invocation, int]:
+    def next_invocation(self) -> asyncio.Future[tuple[Invocation, int]]:
+        waiting: asyncio.Future[tuple[Invocation, int]] = asyncio.get_running_loop().create_future()
+        if self._delivery is not None:
+            waiting.set_result(self._delivery)
+            self._delivery = None
+            return waiting
+        self._runtime_waiting = waiting
         self._schedule_freeze()
-        return await self._deliveries.get()
+        return waiting
+
+    def _deliver(self, delivery: tuple[Invocation, int]) -> None:
+        waiting, self._runtime_waiting = self._runtime_waiting, None
+        if waiting is not None and not waiting.done():
+            waiting.set_result(delivery)
+        else:  # the runtime has not asked yet, or hung up while it waited: its next request gets it
+            self._delivery = delivery
 
     def _schedule_freeze(self) -> None:
-        if self._deliveries.empty() and self.state is EnvState.IDLE and self._freeze_timer is None:
+        if self._delivery is None and self.state is EnvState.IDLE and self._freeze_timer is None:
             # An idle environment is frozen once its runtime has asked for the next event and no event came
             # for FREEZE_AFTER_IDLE_S: it then gets no CPU until one does. Lambda freezes at once; the grace
             # spares busy environments a freeze and a thaw per invocation (each a cgroup write of a few hundred
@@ -402,6 +429,14 @@ class Environment:
 
 
 _TIMED_OUT = "Sandbox.Timedout"
+# What settles an invocation's outcome when the runtime did not: markers, told apart by identity.
+_DEADLINE_PASSED = Outcome(b"", _TIMED_OUT)
+_SANDBOX_ENDED = Outcome(b"", "Runtime.ExitError")
+
+
+def _settle_once(outcome: asyncio.Future[Outcome], value: Outcome) -> None:
+    if not outcome.done():
+        outcome.set_result(value)
 
 
 def _raise_restore_failure(failure: Outcome) -> NoReturn:

@@ -141,8 +141,8 @@ def _serve(
     environ: MutableMapping[str, str],
 ) -> NoReturn:
     request_ids = logs.request_ids
+    invocation = client.next_invocation()
     while True:
-        invocation = client.next_invocation()
         request_id = invocation.request_id
         request_ids.request_id = request_id
         request_ids.tenant_id = invocation.tenant_id
@@ -162,11 +162,12 @@ def _serve(
             report = report_exception(exc)
         else:
             flush_stdio()
-            client.post_response(request_id, payload, content_type)
+            invocation = client.respond_and_next(request_id, payload, content_type)
             continue
         logs.log_error(report, request_id)
         flush_stdio()
         client.post_error(request_id, report.to_json(request_id), UNHANDLED)
+        invocation = client.next_invocation()
 
 
 def _decode_event(body: bytes) -> Any:
