@@ -1,6 +1,6 @@
 """A burst of cold starts: N invocations at once of a handler sleeping 1 s, none of them warm.
 
-    .venv/bin/python -m bench.burst [--invocations 200] [--workers 1] [--rounds 3]
+    .venv/bin/python -m bench.burst [--invocations 200] [--workers N] [--rounds 3]
 
 Each round starts a fresh server, creates the function, and sends all invocations at once from one aiohttp
 client (a connection each), timing each request to its response. Goal (issue 4): all succeed, p99 <= 3 s
@@ -20,6 +20,7 @@ import aiohttp
 
 from bench.firebox_client import running_server
 from bench.stats import Goal, goal_results, print_table, summary
+from firebox.config import Settings
 
 SLEEPER = "import time\n\ndef handler(event, context):\n    time.sleep(1)\n    return None\n"
 
@@ -43,7 +44,7 @@ async def burst(endpoint: str, count: int) -> tuple[list[float], int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--invocations", type=int, default=200)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=Settings().workers, help="firebox serve --workers")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--preload", default=None, help="firebox serve --preload (default: the server's)")
     options = parser.parse_args()

@@ -21,6 +21,7 @@ from pathlib import Path
 from bench.bare_http_server import running_bare_server
 from bench.baselines import fresh_interpreter_ms
 from bench.stats import print_table, summary
+from firebox.config import Settings
 from tests.server_process import FireboxServer
 from tests.zips import make_zip
 
@@ -63,7 +64,7 @@ MEMORY_MB = 10240
 
 
 def firebox_latencies(
-    warm: int, cold: int, data_dir: Path, sandbox: str, memory_mb: int, workers: int = 1
+    warm: int, cold: int, data_dir: Path, sandbox: str, memory_mb: int, workers: int = Settings().workers
 ) -> tuple[list[float], list[float]]:
     args = ("--keep-alive", "600", "--log-level", "warning", "--sandbox", sandbox, "--workers", str(workers))
     server = FireboxServer(data_dir, *args).start()
@@ -94,7 +95,7 @@ def main() -> None:
     parser.add_argument("--cold", type=int, default=100, help="cold starts (one per fresh function)")
     parser.add_argument("--sandbox", default="namespaces", choices=("namespaces", "process"), help="sandbox backend")
     parser.add_argument("--memory", type=int, default=MEMORY_MB, help="MemorySize of the functions, in MB")
-    parser.add_argument("--workers", type=int, default=1, help="firebox serve --workers")
+    parser.add_argument("--workers", type=int, default=Settings().workers, help="firebox serve --workers")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:

@@ -26,6 +26,7 @@ from pathlib import Path
 from bench.bare_http_server import running_bare_server
 from bench.firebox_client import FULL_VCPU_MB, create_functions, running_server
 from bench.stats import Column, Goal, goal_results, print_table
+from firebox.config import Settings
 
 NOOP = "def handler(event, context):\n    return None\n"
 _TOOLS = {"wrk": "wrk", "hey": "hey"}  # command -> Debian package
@@ -78,7 +79,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--sandbox", choices=("namespaces", "process"), default="namespaces")
-    parser.add_argument("--workers", type=int, default=1, help="firebox serve --workers")
+    parser.add_argument("--workers", type=int, default=Settings().workers, help="firebox serve --workers")
     options = parser.parse_args()
     missing = missing_tools()
     if missing:
