@@ -260,15 +260,20 @@ def _remove_dead_scratch(scratch: Path) -> None:
 WORKER_CONFIG = "FIREBOX_WORKER_CONFIG"  # how a worker process is given its settings (never on its command line)
 
 
+def _settings_fields(settings: Settings) -> dict[str, object]:
+    return {**dataclasses.asdict(settings), "data_dir": str(settings.data_dir.resolve())}
+
+
 def worker_config(settings: Settings, index: int, credentials: Credentials) -> str:
-    fields = {**dataclasses.asdict(settings), "data_dir": str(settings.data_dir.resolve())}
+    fields = _settings_fields(settings)
     return json.dumps({"settings": fields, "index": index, "credentials": dataclasses.asdict(credentials)})
 
 
 def worker_fingerprint(settings: Settings, index: int) -> str:
     """What a worker process must share with a server that adopts it: its settings and Firebox's code."""
-    fields = {**dataclasses.asdict(settings), "data_dir": str(settings.data_dir.resolve())}
-    digest = hashlib.sha256(json.dumps({"settings": fields, "index": index}, sort_keys=True).encode())
+    digest = hashlib.sha256(
+        json.dumps({"settings": _settings_fields(settings), "index": index}, sort_keys=True).encode()
+    )
     digest.update(_code_digest())
     return digest.hexdigest()
 

@@ -174,7 +174,7 @@ class Assignment:
                 if not await self._end_longest_idle(among):
                     raise Throttled("ConcurrentInvocationLimitExceeded") from None
         env_id = await worker.start_environment(config)
-        self._journal.started(env_id, worker.worker_id, config.name, config.version, config.revision_id)
+        self._journal.started(env_id, worker.worker_id, config)
         return Lease(worker, env_id)
 
     async def _end_longest_idle(self, among: Callable[[WorkerApi], bool]) -> bool:

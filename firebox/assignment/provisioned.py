@@ -99,10 +99,7 @@ class ProvisionedPool:
             except FireboxError as exc:
                 self._failure = exc.message
                 return
-            config = self.config
-            self._journal.started(
-                env_id, worker.worker_id, config.name, config.version, config.revision_id, provisioned=True
-            )
+            self._journal.started(env_id, worker.worker_id, self.config, provisioned=True)
             lease = Lease(worker, env_id, provisioned=True)
             self._allocated.append(lease)
             started.append(lease)

@@ -18,7 +18,7 @@ import time
 import msgspec
 
 from firebox.journal.records import EnvironmentRecord, EnvironmentState
-from firebox.store import KeyExists, RevisionConflict, StateStore
+from firebox.store import FunctionConfig, KeyExists, RevisionConflict, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +50,20 @@ class EnvironmentJournal:
             records.append(record)
         return records
 
-    def started(
-        self,
-        env_id: str,
-        worker_id: str,
-        function: str,
-        version: str,
-        revision_id: str,
-        *,
-        provisioned: bool = False,
-        state: EnvironmentState = EnvironmentState.STARTING,
-    ) -> None:
-        self._put(EnvironmentRecord(env_id, worker_id, function, version, revision_id, state, provisioned, time.time()))
+    def started(self, env_id: str, worker_id: str, config: FunctionConfig, *, provisioned: bool = False) -> None:
+        """`env_id` of `config` is starting on `worker_id`."""
+        self._put(
+            EnvironmentRecord(
+                env_id,
+                worker_id,
+                config.name,
+                config.version,
+                config.revision_id,
+                EnvironmentState.STARTING,
+                provisioned,
+                time.time(),
+            )
+        )
 
     def moved(self, env_id: str, state: EnvironmentState) -> None:
         """`env_id` is in `state` now; an environment the journal does not know (or knows gone) is ignored."""

@@ -162,7 +162,8 @@ class RemoteWorker:
         self._pid = hello.pid
         if hello.fingerprint != self._fingerprint:
             log.info("worker %s left by a previous server runs other code or settings: replacing it", self._worker_id)
-            await self._shut_down(reader, writer)
+            self._writer = writer
+            await self._stop_process(graceful=True)
             return None
         log.info("worker %s (pid %d) adopted, with %d environments", self._worker_id, hello.pid, len(hello.kept))
         self._environments.update(hello.environments)
@@ -245,6 +246,7 @@ class RemoteWorker:
             self._ended(env_id)
         self._snapshots.clear()
         self._used_mb = 0
+        self._kept = []
 
     def _ended(self, env_id: str) -> None:
         self._environments.discard(env_id)
@@ -268,21 +270,6 @@ class RemoteWorker:
             self._kill()
             await self._exited()
         self._process = self._pid = None
-
-    async def _shut_down(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Have the worker process at the other end of this channel end, and wait until it has."""
-        write_frame(writer, {"id": next(self._ids), "op": "shutdown", "args": {}})
-        try:
-            async with asyncio.timeout(_STOP_DEADLINE_S):
-                while True:
-                    await read_frame(reader)
-        except ChannelClosed:
-            pass  # it closed the channel on its way out
-        except TimeoutError:
-            self._kill()
-        writer.close()
-        await self._exited()
-        self._pid = None
 
     def _kill(self) -> None:
         if self._pid is not None:

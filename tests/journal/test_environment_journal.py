@@ -6,7 +6,20 @@ import asyncio
 from pathlib import Path
 
 from firebox.journal import EnvironmentJournal, EnvironmentState
-from firebox.store import SqliteStore
+from firebox.store import CodeRef, FunctionConfig, SqliteStore
+
+
+def _config(version: str, revision_id: str) -> FunctionConfig:
+    return FunctionConfig(
+        name="fn",
+        version=version,
+        runtime="python3.11",
+        handler="app.handler",
+        role="arn:aws:iam::000000000000:role/r",
+        code=CodeRef(digest="a" * 64, size=10),
+        last_modified="2026-12-03T00:00:00.000+0000",
+        revision_id=revision_id,
+    )
 
 
 async def _reopened(path: Path) -> list[tuple[str, EnvironmentState, str]]:
@@ -22,9 +35,9 @@ def test_a_successor_reads_the_latest_state_of_every_live_environment(tmp_path: 
         store = SqliteStore(tmp_path / "state.db")
         journal = EnvironmentJournal(store)
         assert await journal.load() == []
-        journal.started("a", "local-1", "fn", "$LATEST", "r1")
-        journal.started("b", "local-2", "fn", "1", "r2", provisioned=True)
-        journal.started("c", "local-1", "fn", "$LATEST", "r1")
+        journal.started("a", "local-1", _config("$LATEST", "r1"))
+        journal.started("b", "local-2", _config("1", "r2"), provisioned=True)
+        journal.started("c", "local-1", _config("$LATEST", "r1"))
         await journal.flush()
         journal.moved("a", EnvironmentState.BUSY)
         journal.moved("b", EnvironmentState.IDLE)
@@ -48,8 +61,8 @@ def test_changes_not_yet_flushed_are_written_when_the_journal_stops(tmp_path: Pa
         store = SqliteStore(tmp_path / "state.db")
         journal = EnvironmentJournal(store)
         running = asyncio.create_task(journal.run())
-        journal.started("a", "local-1", "fn", "$LATEST", "r1")
-        journal.started("b", "local-1", "fn", "$LATEST", "r1")
+        journal.started("a", "local-1", _config("$LATEST", "r1"))
+        journal.started("b", "local-1", _config("$LATEST", "r1"))
         await asyncio.sleep(0)
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
@@ -64,8 +77,8 @@ def test_a_successor_that_writes_an_adopted_environment_off_removes_it(tmp_path:
     async def first() -> None:
         store = SqliteStore(tmp_path / "state.db")
         journal = EnvironmentJournal(store)
-        journal.started("a", "local-1", "fn", "$LATEST", "r1")
-        journal.started("b", "local-1", "fn", "$LATEST", "r1")
+        journal.started("a", "local-1", _config("$LATEST", "r1"))
+        journal.started("b", "local-1", _config("$LATEST", "r1"))
         await journal.flush()
         await store.close()
 
