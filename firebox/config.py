@@ -31,6 +31,11 @@ class Settings:
     # (0: embedded.OVERCOMMIT times the host's physical memory); past it, idle environments make room, and busy ones
     # throttle
     memory_mb: int = 0
+    # Lambda's wait before the first retry of a failed asynchronous event; every retry and backoff delay of
+    # asynchronous invocation scales with it (tests shorten it)
+    async_retry_delay_s: float = 60.0
+    # Asynchronous events tried at once, over all functions
+    async_concurrency: int = 64
     # How long a worker process whose server was killed keeps its environments for a server to adopt them
     reattach_s: float = 30.0
 

@@ -26,7 +26,8 @@ from aiohttp import web
 from firebox.assignment import Assignment, Concurrency, ScalingLimit
 from firebox.config import Settings
 from firebox.errors import PlatformFailure
-from firebox.frontend import Frontend, LambdaApi
+from firebox.events import AsyncInvocations, RetryPolicy, SqliteEventStore
+from firebox.frontend import Frontend, FunctionCalls, LambdaApi
 from firebox.journal import EnvironmentJournal
 from firebox.observability import LogStore
 from firebox.placement import Placement
@@ -154,6 +155,14 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         worker.events = assignment
     arns = Arns(settings.region, settings.account_id)
     registry = FunctionRegistry(state, arns)
+    event_store = SqliteEventStore(data / "events.db")
+    events = AsyncInvocations(
+        event_store,
+        registry,
+        arns,
+        RetryPolicy(settings.async_retry_delay_s),
+        max_in_flight=settings.async_concurrency,
+    )
     frontend = Frontend(
         registry=registry,
         code_store=code_store,
@@ -161,7 +170,9 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         runtimes=runtimes,
         assignment=assignment,
         log_store=log_store,
+        events=events,
     )
+    events.invoker = FunctionCalls(frontend)
     runner = web.AppRunner(LambdaApi(frontend).application(), handle_signals=False)
     try:
         async with asyncio.TaskGroup() as services:
@@ -178,6 +189,9 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             for function, reserved in (await registry.reserved_concurrency()).items():
                 assignment.concurrency.reserve(function, reserved)
             await frontend.provision_stored()
+            events_ready = asyncio.Event()
+            services.create_task(events.run(events_ready), name="events")
+            await events_ready.wait()
             # Snapshots live in memory: the SnapStart versions get theirs again (Pending until made).
             for config in await registry.all_published_versions():
                 if config.restores_from_snapshot:
@@ -204,6 +218,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         raise SystemExit(f"firebox: {failed.exceptions[0]}") from None
     finally:
         await state.close()
+        event_store.close()
         log_store.close()
 
 

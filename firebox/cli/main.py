@@ -8,6 +8,7 @@ import click
 
 from firebox.cli.connection import DEFAULT_ENDPOINT, DEFAULT_REGION, Connection, failures_reported
 from firebox.cli.deploy import deploy
+from firebox.cli.events import events
 from firebox.cli.invoke import invoke
 from firebox.cli.listing import list_functions
 from firebox.cli.logs import logs
@@ -54,6 +55,7 @@ cli.add_command(deploy)
 cli.add_command(invoke)
 cli.add_command(list_functions)
 cli.add_command(logs)
+cli.add_command(events)
 
 
 def main() -> None:

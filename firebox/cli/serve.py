@@ -121,6 +121,21 @@ def _scaling_rate(text: str) -> tuple[int, float]:
     help="Seconds a worker process whose server was killed keeps its environments for a restarted server.",
 )
 @click.option(
+    "--async-retry-delay",
+    default=_DEFAULTS.async_retry_delay_s,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds before the first retry of a failed asynchronous event (Lambda's minute); every retry and"
+    " backoff delay of asynchronous invocation scales with it.",
+)
+@click.option(
+    "--async-concurrency",
+    default=_DEFAULTS.async_concurrency,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Asynchronous events tried at once, over all functions.",
+)
+@click.option(
     "--preload",
     default=",".join(_DEFAULTS.preload),
     show_default=True,
@@ -143,6 +158,8 @@ def serve(
     workers: int,
     worker_reattach: float,
     memory_mb: int,
+    async_retry_delay: float,
+    async_concurrency: int,
     preload: str,
     log_level: str,
 ) -> None:
@@ -169,5 +186,7 @@ def serve(
         workers=workers,
         reattach_s=worker_reattach,
         memory_mb=memory_mb,
+        async_retry_delay_s=async_retry_delay,
+        async_concurrency=async_concurrency,
     )
     _run(settings)

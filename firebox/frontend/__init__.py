@@ -2,5 +2,6 @@
 
 from firebox.frontend.app import LambdaApi
 from firebox.frontend.context import Frontend
+from firebox.frontend.invoke import FunctionCalls
 
-__all__ = ["Frontend", "LambdaApi"]
+__all__ = ["Frontend", "FunctionCalls", "LambdaApi"]

@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 import re
 
+import msgspec
 from aiohttp import web
 
-from firebox.errors import PayloadTooLarge, RequestEntityTooLarge, ResourceNotFound
+from firebox.errors import InvalidParameter, PayloadTooLarge, RequestEntityTooLarge, ResourceNotFound
 from firebox.frontend import identifiers
 from firebox.frontend.account import Account
 from firebox.frontend.aliases import Aliases
 from firebox.frontend.aws_errors import error_response
 from firebox.frontend.concurrency import FunctionConcurrency
 from firebox.frontend.context import Call, Frontend, Operation
+from firebox.frontend.event_invoke_configs import EventInvokeConfigs
 from firebox.frontend.functions import Functions
 from firebox.frontend.invoke import MAX_SYNC_PAYLOAD_BYTES, Invoke
 from firebox.frontend.logs_api import LogsApi
@@ -23,6 +25,7 @@ from firebox.frontend.versions import Versions
 
 MAX_REQUEST_BYTES = 69_905_067  # AWS: a request must be smaller than this (4/3 of 50 MB: a base64-encoded zip)
 _CODE_PATH = re.compile(r"^/firebox/code/([0-9a-f]{64})\.zip$")
+_EVENTS_PATH = re.compile(r"^/firebox/events/([a-zA-Z0-9_-]{1,64})$")
 
 
 class LambdaApi:
@@ -37,6 +40,7 @@ class LambdaApi:
             Account(frontend),
             FunctionConcurrency(frontend),
             ProvisionedConcurrency(frontend),
+            EventInvokeConfigs(frontend),
         )
         for resource in resources:
             self._operations.update(resource.operations())
@@ -86,9 +90,23 @@ class LambdaApi:
     def _firebox_route(self, request: web.Request) -> web.StreamResponse:
         if request.path == "/firebox/health":
             return web.json_response({"status": "ok", "pid": os.getpid()})
+        events_of = _EVENTS_PATH.match(request.path)
+        if request.method == "GET" and events_of is not None:
+            summaries = self._frontend.events.summaries(events_of.group(1), _events_limit(request.query.get("limit")))
+            return web.Response(body=msgspec.json.encode(summaries), content_type="application/json")
         found = _CODE_PATH.match(request.path)
         if request.method == "GET" and found is not None:
             path = self._frontend.code_store.path(found.group(1))
             if path.exists():
                 return web.FileResponse(path, headers={"Content-Type": "application/zip"})
         raise ResourceNotFound(f"Nothing at {request.method} {request.path}")
+
+
+def _events_limit(text: str | None) -> int:
+    try:
+        limit = int(text) if text is not None else 50
+    except ValueError as exc:
+        raise InvalidParameter(f"limit must be a number, not {text!r}") from exc
+    if not 1 <= limit <= 10_000:
+        raise InvalidParameter("limit must be between 1 and 10000")
+    return limit

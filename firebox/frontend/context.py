@@ -8,6 +8,7 @@ from typing import Any
 
 from firebox.assignment import Assignment
 from firebox.errors import ResourceNotFound
+from firebox.events import AsyncInvocations
 from firebox.frontend.function_shapes import function_configuration
 from firebox.frontend.qualifiers import resolve_config
 from firebox.observability import LogStore
@@ -36,6 +37,7 @@ class Frontend:
     runtimes: Runtimes
     assignment: Assignment
     log_store: LogStore
+    events: AsyncInvocations
 
     def configuration(self, config: FunctionConfig, qualifier: str | None = None, *, listed: bool = False) -> Result:
         """`config` as AWS renders a FunctionConfiguration, with its SnapStart snapshot's state."""

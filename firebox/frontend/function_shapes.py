@@ -55,6 +55,8 @@ def function_configuration(
     if snapshot is not None and snapshot.reason is not None:
         shape["StateReason"] = snapshot.reason
         shape["StateReasonCode"] = snapshot.reason_code
+    if config.dead_letter_target:
+        shape["DeadLetterConfig"] = {"TargetArn": config.dead_letter_target}
     if config.environment:
         shape["Environment"] = {"Variables": dict(config.environment)}
     if listed:

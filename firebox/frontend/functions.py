@@ -13,6 +13,7 @@ from firebox.errors import InvalidParameter, RequestEntityTooLarge
 from firebox.frontend.context import Call, Frontend, Operation, Params, Result
 from firebox.frontend.names import new_function_name, split_function_name, unqualified_name
 from firebox.frontend.qualifiers import is_version, resolve_config
+from firebox.frontend.targets import check_dead_letter_target
 from firebox.store import LATEST, CodeRef, FunctionConfig, inspect_zip, new_revision_id, now_last_modified
 from firebox.worker import NETWORK_CHOICES, NETWORK_VARIABLE, RESERVED_NAMES
 
@@ -29,7 +30,6 @@ _SNAP_START_MAX_STORAGE_MB = 512
 # Parameters whose feature Firebox does not have yet: refusing them beats pretending to honour them.
 _NOT_YET = {
     "Layers": "Layers are not supported by Firebox yet",
-    "DeadLetterConfig": "Dead-letter queues are not supported by Firebox yet",
     "VpcConfig": "VPC configuration has no meaning on Firebox",
     "FileSystemConfigs": "File system configurations are not supported by Firebox",
     "ImageConfig": "Container image functions are not supported by Firebox",
@@ -108,6 +108,16 @@ class Functions:
         return variables
 
     @staticmethod
+    def _dead_letter_target(params: Params) -> str | None:
+        """DeadLetterConfig's TargetArn: "" when the request removes it, None when it does not mention it."""
+        if "DeadLetterConfig" not in params:
+            return None
+        target: str = params["DeadLetterConfig"].get("TargetArn", "")
+        if target:
+            check_dead_letter_target(target)
+        return target
+
+    @staticmethod
     def _check_snap_start(apply_on: str, runtime: str | None, ephemeral_storage: int) -> None:
         """What AWS allows with SnapStart (for Python): the managed runtimes from 3.12, and the default /tmp."""
         if apply_on == "None":
@@ -176,6 +186,7 @@ class Functions:
             environment=environment,
             architectures=architectures,
             snap_start=snap_start,
+            dead_letter_target=self._dead_letter_target(params) or None,
         )
         created = await self._f.registry.create_function(config)
         if params.get("Publish"):
@@ -253,6 +264,9 @@ class Functions:
             fields["ephemeral_storage"] = params["EphemeralStorage"]["Size"]
         if environment is not None:
             fields["environment"] = environment
+        dead_letter_target = self._dead_letter_target(params)
+        if dead_letter_target is not None:
+            fields["dead_letter_target"] = dead_letter_target or None
         if "SnapStart" in params:
             fields["snap_start"] = params["SnapStart"].get("ApplyOn", "None")
         self._check_snap_start(

@@ -3,7 +3,15 @@
 from firebox.store.arns import Arns
 from firebox.store.base import Entry, KeyExists, RevisionConflict, StateStore
 from firebox.store.code import MAX_UNZIPPED_BYTES, ZIP_ERRORS, CodeStore, inspect_zip
-from firebox.store.records import LATEST, AliasRecord, CodeRef, FunctionConfig, FunctionRecord, ProvisionedRecord
+from firebox.store.records import (
+    LATEST,
+    AliasRecord,
+    CodeRef,
+    EventInvokeConfigRecord,
+    FunctionConfig,
+    FunctionRecord,
+    ProvisionedRecord,
+)
 from firebox.store.registry import FunctionRegistry, new_revision_id, now_last_modified, published_number
 from firebox.store.sqlite import SqliteStore
 
@@ -16,6 +24,7 @@ __all__ = [
     "CodeRef",
     "CodeStore",
     "Entry",
+    "EventInvokeConfigRecord",
     "FunctionConfig",
     "FunctionRecord",
     "FunctionRegistry",

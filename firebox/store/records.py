@@ -45,6 +45,7 @@ class FunctionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     log_format: str = "Text"
     log_group: str | None = None
     snap_start: str = "None"  # SnapStart's ApplyOn: "PublishedVersions" or "None"
+    dead_letter_target: str | None = None  # DeadLetterConfig's TargetArn: where failed async events go
 
     @property
     def is_latest(self) -> bool:
@@ -87,8 +88,21 @@ class ProvisionedRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     last_modified: str
 
 
+class EventInvokeConfigRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How asynchronous invocations of one qualifier are retried, and where their outcomes are sent."""
+
+    function_name: str
+    qualifier: str  # $LATEST, a published version's number, or an alias
+    last_modified: float  # seconds since the epoch: the API reports it as a timestamp
+    maximum_retry_attempts: int = 2
+    maximum_event_age_s: int = 21_600
+    on_success: str | None = None  # destination ARNs
+    on_failure: str | None = None
+
+
 encode = msgspec.msgpack.Encoder().encode
 decode_function = msgspec.msgpack.Decoder(FunctionRecord).decode
 decode_version = msgspec.msgpack.Decoder(FunctionConfig).decode
 decode_alias = msgspec.msgpack.Decoder(AliasRecord).decode
 decode_provisioned = msgspec.msgpack.Decoder(ProvisionedRecord).decode
+decode_event_invoke_config = msgspec.msgpack.Decoder(EventInvokeConfigRecord).decode

@@ -2,8 +2,9 @@
 
 Layout of keys: `fn/NAME` holds the function ($LATEST and the next version number), `ver/NAME/0000000007`
 each immutable published version, `alias/NAME/ALIAS` each alias, `pc/NAME/QUALIFIER` each provisioned
-concurrency configuration. A version or alias exists while its key
-and its function's key both do, so deleting the function key alone deletes the whole function.
+concurrency configuration, `eic/NAME/QUALIFIER` each asynchronous invocation configuration. A version or
+alias exists while its key and its function's key both do, so deleting the function key alone deletes the
+whole function.
 `next_version` is only the starting guess for the next number, so a crash between the two writes of a
 publish costs nothing but a retry.
 """
@@ -23,10 +24,12 @@ from firebox.store.base import Entry, KeyExists, RevisionConflict, StateStore
 from firebox.store.records import (
     LATEST,
     AliasRecord,
+    EventInvokeConfigRecord,
     FunctionConfig,
     FunctionRecord,
     ProvisionedRecord,
     decode_alias,
+    decode_event_invoke_config,
     decode_function,
     decode_provisioned,
     decode_version,
@@ -58,6 +61,10 @@ def _version_key(name: str, version: int) -> str:
 
 def _provisioned_key(name: str, qualifier: str) -> str:
     return f"pc/{name}/{qualifier}"
+
+
+def _event_invoke_config_key(name: str, qualifier: str) -> str:
+    return f"eic/{name}/{qualifier}"
 
 
 def _alias_key(name: str, alias: str) -> str:
@@ -174,7 +181,7 @@ class FunctionRegistry:
         step, or what a crash in the middle of it left behind."""
         if await self._store.get(_function_key(name)) is not None:
             return
-        for prefix in (f"alias/{name}/", f"ver/{name}/", f"pc/{name}/"):
+        for prefix in (f"alias/{name}/", f"ver/{name}/", f"pc/{name}/", f"eic/{name}/"):
             for entry in await self._store.scan(prefix):
                 await self._store.delete(entry.key)
 
@@ -310,22 +317,25 @@ class FunctionRegistry:
     # -- provisioned concurrency --------------------------------------------------------------------------
 
     async def put_provisioned(self, record: ProvisionedRecord) -> None:
-        await self.get_function(record.function_name)
-        key = _provisioned_key(record.function_name, record.qualifier)
+        await self._put(record.function_name, _provisioned_key(record.function_name, record.qualifier), encode(record))
+
+    async def _put(self, name: str, key: str, value: bytes) -> None:
+        """Create or replace `key`, a setting of the function `name` (which must exist)."""
+        await self.get_function(name)
         entry = await self._store.get(key)
         if entry is None:
             try:
-                await self._store.create(key, encode(record))
+                await self._store.create(key, value)
                 return
             except KeyExists:
                 entry = await self._store.get(key)
         if entry is not None:
             try:
-                await self._store.update(key, encode(record), entry.revision)
+                await self._store.update(key, value, entry.revision)
                 return
             except RevisionConflict:
                 pass
-        raise ResourceConflict(f"The function {record.function_name} is being changed by another request. Try again.")
+        raise ResourceConflict(f"The function {name} is being changed by another request. Try again.")
 
     async def get_provisioned(self, name: str, qualifier: str) -> ProvisionedRecord | None:
         await self.get_function(name)
@@ -340,6 +350,23 @@ class FunctionRegistry:
         if name is not None:
             await self.get_function(name)
         return [decode_provisioned(e.value) for e in await self._store.scan(f"pc/{name}/" if name else "pc/")]
+
+    # -- asynchronous invocation ----------------------------------------------------------------------------
+
+    async def put_event_invoke_config(self, record: EventInvokeConfigRecord) -> None:
+        key = _event_invoke_config_key(record.function_name, record.qualifier)
+        await self._put(record.function_name, key, encode(record))
+
+    async def get_event_invoke_config(self, name: str, qualifier: str) -> EventInvokeConfigRecord | None:
+        entry = await self._store.get(_event_invoke_config_key(name, qualifier))
+        return self._decode(entry, decode_event_invoke_config) if entry is not None else None
+
+    async def delete_event_invoke_config(self, name: str, qualifier: str) -> bool:
+        return await self._store.delete(_event_invoke_config_key(name, qualifier))
+
+    async def list_event_invoke_configs(self, name: str) -> list[EventInvokeConfigRecord]:
+        await self.get_function(name)
+        return [decode_event_invoke_config(e.value) for e in await self._store.scan(f"eic/{name}/")]
 
 
 def published_number(version: str) -> int | None:
