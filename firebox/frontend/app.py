@@ -21,6 +21,7 @@ from firebox.frontend.invoke import MAX_SYNC_PAYLOAD_BYTES, Invoke
 from firebox.frontend.logs_api import LogsApi
 from firebox.frontend.protocol import ServiceApi, parse_request, serialize_result
 from firebox.frontend.provisioned import ProvisionedConcurrency
+from firebox.frontend.tags import Tags
 from firebox.frontend.versions import Versions
 
 MAX_REQUEST_BYTES = 69_905_067  # AWS: a request must be smaller than this (4/3 of 50 MB: a base64-encoded zip)
@@ -41,6 +42,7 @@ class LambdaApi:
             FunctionConcurrency(frontend),
             ProvisionedConcurrency(frontend),
             EventInvokeConfigs(frontend),
+            Tags(frontend),
         )
         for resource in resources:
             self._operations.update(resource.operations())

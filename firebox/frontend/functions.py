@@ -13,6 +13,7 @@ from firebox.errors import InvalidParameter, RequestEntityTooLarge
 from firebox.frontend.context import Call, Frontend, Operation, Params, Result
 from firebox.frontend.names import new_function_name, split_function_name, unqualified_name
 from firebox.frontend.qualifiers import is_version, resolve_config
+from firebox.frontend.tags import check_new_tags
 from firebox.frontend.targets import check_dead_letter_target
 from firebox.store import LATEST, CodeRef, FunctionConfig, inspect_zip, new_revision_id, now_last_modified
 from firebox.worker import NETWORK_CHOICES, NETWORK_VARIABLE, RESERVED_NAMES
@@ -188,7 +189,7 @@ class Functions:
             snap_start=snap_start,
             dead_letter_target=self._dead_letter_target(params) or None,
         )
-        created = await self._f.registry.create_function(config)
+        created = await self._f.registry.create_function(config, check_new_tags(params.get("Tags", {})))
         if params.get("Publish"):
             created = await self._f.publish(name)
         return self._f.configuration(created)
@@ -200,6 +201,9 @@ class Functions:
             "Configuration": self._f.configuration(config, qualifier),
             "Code": {"RepositoryType": "S3", "Location": f"{call.base_url}/firebox/code/{config.code.digest}.zip"},
         }
+        tags = (await self._f.registry.get_function(name)).tags
+        if tags:
+            result["Tags"] = dict(tags)
         reserved = self._f.assignment.concurrency.reserved(name)
         if reserved is not None:
             result["Concurrency"] = {"ReservedConcurrentExecutions": reserved}

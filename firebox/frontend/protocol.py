@@ -19,6 +19,7 @@ from urllib.parse import unquote
 import botocore.session
 import msgspec
 from botocore.model import OperationModel, Shape
+from multidict import MultiMapping
 
 from firebox.errors import InvalidRequestContent, UnknownOperation
 from firebox.frontend.validation import validate
@@ -82,7 +83,7 @@ class ServiceApi:
 def parse_request(
     operation: OperationModel,
     uri_params: Mapping[str, str],
-    query: Mapping[str, str],
+    query: MultiMapping[str],
     headers: Mapping[str, str],
     body: bytes,
 ) -> dict[str, Any]:
@@ -100,7 +101,10 @@ def parse_request(
             if wire in uri_params:
                 params[name] = uri_params[wire]
         elif location == "querystring":
-            if wire in query:
+            if member.type_name == "list":  # ?tagKeys=a&tagKeys=b
+                if wire in query:
+                    params[name] = [_from_text(value, member.member, wire) for value in query.getall(wire)]
+            elif wire in query:
                 params[name] = _from_text(query[wire], member, wire)
         elif location == "header":
             if wire in headers:

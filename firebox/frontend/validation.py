@@ -7,12 +7,12 @@ raised as ConstraintViolated (ValidationException on the wire).
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+import regex
 from botocore.model import Shape
 
 from firebox.errors import ConstraintViolated, InvalidRequestContent
@@ -26,12 +26,13 @@ _TIGHTER_LIMITS: dict[str, dict[str, int]] = {
 
 
 @cache
-def _pattern(expression: str) -> re.Pattern[str]:
+def _pattern(expression: str) -> regex.Pattern[str]:
+    # The model's patterns are written for Java's dialect, Unicode classes such as \p{L} included: the
+    # `regex` module reads those, where `re` refuses them. It may warn about style (a "-" after a range in a
+    # character class), which changes nothing.
     with warnings.catch_warnings():
-        # Some model patterns are written for Java's regex dialect; Python reads them the same way but may
-        # warn about style (for example a "-" after a range in a character class).
         warnings.simplefilter("ignore")
-        return re.compile(expression, re.DOTALL)
+        return regex.compile(expression, regex.DOTALL)
 
 
 def _camel(name: str) -> str:

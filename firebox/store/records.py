@@ -67,6 +67,7 @@ class FunctionRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     latest: FunctionConfig
     next_version: int = 1
     reserved_concurrency: int | None = None  # PutFunctionConcurrency: None when nothing is reserved
+    tags: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class AliasRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -87,10 +87,11 @@ class FunctionRegistry:
 
     # -- functions ----------------------------------------------------------------------------------
 
-    async def create_function(self, config: FunctionConfig) -> FunctionConfig:
+    async def create_function(self, config: FunctionConfig, tags: dict[str, str] | None = None) -> FunctionConfig:
         await self._forget_leftovers(config.name)
+        record = FunctionRecord(latest=config, tags=tags or {})
         try:
-            await self._store.create(_function_key(config.name), encode(FunctionRecord(latest=config)))
+            await self._store.create(_function_key(config.name), encode(record))
         except KeyExists as exc:
             raise ResourceConflict(f"Function already exist: {config.name}") from exc
         return config
@@ -132,30 +133,37 @@ class FunctionRegistry:
         expected_revision_id: str | None = None,
     ) -> FunctionConfig:
         """Apply `change` to $LATEST; it gets a new RevisionId and LastModified."""
-        for _ in range(_CAS_ATTEMPTS):
-            entry, record = await self._read_function(name)
+
+        def change_latest(record: FunctionRecord) -> FunctionRecord:
             _check_revision(record.latest.revision_id, expected_revision_id, "GetFunction")
             latest = msgspec.structs.replace(
                 change(record.latest), revision_id=new_revision_id(), last_modified=now_last_modified()
             )
-            changed = encode(msgspec.structs.replace(record, latest=latest))
-            try:
-                await self._store.update(entry.key, changed, entry.revision)
-            except RevisionConflict:
-                continue
-            return latest
-        raise ResourceConflict(f"The function {name} is being changed by another request. Try again.")
+            return msgspec.structs.replace(record, latest=latest)
+
+        return (await self._change_function(name, change_latest)).latest
 
     async def set_reserved_concurrency(self, name: str, reserved: int | None) -> None:
         """Reserve `reserved` concurrent executions for `name` (None: reserve nothing)."""
+        await self._change_function(name, lambda record: msgspec.structs.replace(record, reserved_concurrency=reserved))
+
+    async def change_tags(self, name: str, change: Callable[[dict[str, str]], dict[str, str]]) -> dict[str, str]:
+        """Replace the tags of `name` with what `change` makes of them; returns the new tags."""
+        changed = await self._change_function(
+            name, lambda record: msgspec.structs.replace(record, tags=change(record.tags))
+        )
+        return changed.tags
+
+    async def _change_function(self, name: str, change: Callable[[FunctionRecord], FunctionRecord]) -> FunctionRecord:
+        """Store `change(record)` for the function, retrying when a concurrent writer got there first."""
         for _ in range(_CAS_ATTEMPTS):
             entry, record = await self._read_function(name)
-            changed = encode(msgspec.structs.replace(record, reserved_concurrency=reserved))
+            changed = change(record)
             try:
-                await self._store.update(entry.key, changed, entry.revision)
+                await self._store.update(entry.key, encode(changed), entry.revision)
             except RevisionConflict:
                 continue
-            return
+            return changed
         raise ResourceConflict(f"The function {name} is being changed by another request. Try again.")
 
     async def reserved_concurrency(self) -> dict[str, int]:

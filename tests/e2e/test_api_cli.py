@@ -148,3 +148,19 @@ def test_the_aws_cli_reserves_and_provisions_concurrency(
     assert throttled.returncode == 0
     refused = cli.run("invoke", "--function-name", function_name, str(tmp_path / "out.json"))
     assert refused.returncode != 0 and "TooManyRequestsException" in refused.stderr, refused.stderr
+
+
+def test_the_aws_cli_tags_a_function_and_sets_its_async_settings(
+    server: FireboxServer, function_name: str, tmp_path: Path
+) -> None:
+    cli = Cli(server, tmp_path)
+    arn = cli.json(*cli.create_args(function_name, "python3.11", "--tags", "team=core"))["FunctionArn"]
+    assert cli.json("tag-resource", "--resource", arn, "--tags", "a=1,b=2") is None
+    assert cli.json("list-tags", "--resource", arn)["Tags"] == {"team": "core", "a": "1", "b": "2"}
+    config = cli.json(
+        "put-function-event-invoke-config", "--function-name", function_name, "--maximum-retry-attempts", "1"
+    )
+    assert (config["MaximumRetryAttempts"], config["MaximumEventAgeInSeconds"]) == (1, 21600)
+    invoked = cli.run("invoke", "--function-name", function_name, "--invocation-type", "Event", "out.json")
+    assert invoked.returncode == 0, invoked.stderr
+    assert json.loads(invoked.stdout)["StatusCode"] == 202
