@@ -31,6 +31,7 @@ from firebox.frontend import Frontend, FunctionCalls, LambdaApi
 from firebox.journal import EnvironmentJournal
 from firebox.observability import LogStore
 from firebox.placement import Placement
+from firebox.queues import QueueService, SqliteQueueStorage
 from firebox.runtime import PYTHON_BOOTSTRAP
 from firebox.sandbox import (
     CgroupTree,
@@ -123,6 +124,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     state = SqliteStore(data / "state.db")
     code_store = CodeStore(data / "code")
     log_store = LogStore(data / "logs.db")
+    queues = QueueService(SqliteQueueStorage(data / "queues.db"), settings.region, settings.account_id)
     runtimes = await Runtimes.discover()
     credentials = _sandbox_credentials()
     workers: list[Worker | RemoteWorker]
@@ -159,6 +161,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     events = AsyncInvocations(
         event_store,
         registry,
+        queues,
         arns,
         RetryPolicy(settings.async_retry_delay_s),
         max_in_flight=settings.async_concurrency,
@@ -173,10 +176,13 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         events=events,
     )
     events.invoker = FunctionCalls(frontend)
-    runner = web.AppRunner(LambdaApi(frontend).application(), handle_signals=False)
+    runner = web.AppRunner(LambdaApi(frontend, queues).application(), handle_signals=False)
     try:
         async with asyncio.TaskGroup() as services:
             services.create_task(log_store.run(), name="logs.flusher")
+            queues_ready = asyncio.Event()
+            services.create_task(queues.run(queues_ready), name="queues")
+            await queues_ready.wait()
             workers_ready = [asyncio.Event() for _ in workers]
             for worker, worker_ready in zip(workers, workers_ready, strict=True):
                 services.create_task(worker.run(worker_ready), name=f"worker.{worker.worker_id}")
@@ -220,6 +226,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         await state.close()
         event_store.close()
         log_store.close()
+        queues.close()
 
 
 def _worker(

@@ -18,13 +18,30 @@ builds an AWS error body. A handler's own exception is not a platform error: it 
     │   ├── ResourceConflict             it exists already, or is in use
     │   ├── RevisionMismatch             a stale RevisionId or CodeSha256
     │   ├── SnapshotNotReady             a SnapStart version whose snapshot is still being made
-    │   └── Throttled                    over a concurrency or scaling limit: try again later
+    │   ├── Throttled                    over a concurrency or scaling limit: try again later
+    │   └── QueueRequestRejected         what the queue service refuses, in SQS's terms
+    │       ├── QueueNotFound            no queue of that name, URL or ARN
+    │       ├── QueueNameTaken           a queue of that name exists with other attributes
+    │       ├── MissingParameter         a required parameter is absent or empty
+    │       ├── InvalidQueueParameter    a value is not acceptable
+    │       │   ├── InvalidMessageContents   a body with characters outside XML's
+    │       │   ├── MessageNotInFlight   a visibility change for a message nobody holds
+    │       │   └── ReceiptHandleInvalid a receipt handle Firebox never gave
+    │       ├── InvalidAttributeName     an unknown queue or message attribute name
+    │       ├── InvalidAttributeValue    a queue attribute value out of its range
+    │       ├── BatchRejected            a batch request as a whole is refused
+    │       │   ├── EmptyBatch, TooManyBatchEntries, BatchTooLong     no entries, over 10, over the size limit
+    │       │   └── BatchEntryIdsNotDistinct, InvalidBatchEntryId     an entry id repeated or malformed
+    │       ├── PurgeInProgress          a second purge within 60 seconds
+    │       ├── QueueOperationUnsupported  an SQS operation Firebox does not serve
+    │       └── UnknownQueueAction       no SQS operation of that name
     ├── RestoreFailed                    a SnapStart copy could not go on: an after-restore hook failed
     │   └── RestoreTimedOut              or the restore took longer than its limit
     └── PlatformFailure                  Firebox itself could not do the work
         ├── EnvironmentGone              the execution environment ended before or while it was used
         ├── NoRoom                       no worker has the memory for one more environment
-        └── SandboxStartFailed           a sandbox backend could not start an environment
+        ├── SandboxStartFailed           a sandbox backend could not start an environment
+        └── QueueStorageFailed           the queue service could not commit a change
 """
 
 from __future__ import annotations
@@ -120,4 +137,84 @@ class NoRoom(PlatformFailure):
 
 
 class SandboxStartFailed(PlatformFailure):
+    pass
+
+
+class QueueRequestRejected(RequestRejected):
+    pass
+
+
+class QueueNotFound(QueueRequestRejected):
+    pass
+
+
+class QueueNameTaken(QueueRequestRejected):
+    pass
+
+
+class MissingParameter(QueueRequestRejected):
+    pass
+
+
+class InvalidQueueParameter(QueueRequestRejected):
+    pass
+
+
+class InvalidMessageContents(InvalidQueueParameter):
+    pass
+
+
+class MessageNotInFlight(InvalidQueueParameter):
+    pass
+
+
+class ReceiptHandleInvalid(InvalidQueueParameter):
+    pass
+
+
+class InvalidAttributeName(QueueRequestRejected):
+    pass
+
+
+class InvalidAttributeValue(QueueRequestRejected):
+    pass
+
+
+class BatchRejected(QueueRequestRejected):
+    pass
+
+
+class EmptyBatch(BatchRejected):
+    pass
+
+
+class TooManyBatchEntries(BatchRejected):
+    pass
+
+
+class BatchEntryIdsNotDistinct(BatchRejected):
+    pass
+
+
+class InvalidBatchEntryId(BatchRejected):
+    pass
+
+
+class BatchTooLong(BatchRejected):
+    pass
+
+
+class PurgeInProgress(QueueRequestRejected):
+    pass
+
+
+class QueueOperationUnsupported(QueueRequestRejected):
+    pass
+
+
+class UnknownQueueAction(QueueRequestRejected):
+    pass
+
+
+class QueueStorageFailed(PlatformFailure):
     pass

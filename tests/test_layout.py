@@ -14,7 +14,7 @@ PACKAGES = sorted(p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()
 FOUNDATIONS = {"store", "observability", "runtime"}
 # Which packages each one may use; the request path runs frontend -> assignment -> placement -> worker -> sandbox.
 ALLOWED = {
-    "frontend": {"assignment", "events", "worker", "store", "observability"},
+    "frontend": {"assignment", "events", "worker", "store", "observability", "queues"},
     "assignment": {"placement", "worker", "store", "journal"},
     "journal": {"store"},
     "placement": {"worker"},
@@ -23,7 +23,8 @@ ALLOWED = {
     "store": set(),
     "observability": set(),
     "runtime": set(),
-    "events": {"worker", "store"},
+    "events": {"worker", "store", "queues"},
+    "queues": set(),
     "cli": {"config", "embedded"},
 }
 

@@ -1,6 +1,6 @@
 """Events: asynchronous invocation (a durable queue, retries, event age, dead-letter queues, destinations)."""
 
-from firebox.events.invocations import AsyncInvocations, FunctionInvoker, QueueSender
+from firebox.events.invocations import AsyncInvocations, FunctionInvoker
 from firebox.events.policy import RetryPolicy
 from firebox.events.records import AsyncEvent, EventSummary, Fate
 from firebox.events.store import EventStore, SqliteEventStore
@@ -12,7 +12,6 @@ __all__ = [
     "EventSummary",
     "Fate",
     "FunctionInvoker",
-    "QueueSender",
     "RetryPolicy",
     "SqliteEventStore",
 ]

@@ -16,7 +16,7 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Protocol
 
 from firebox.errors import FireboxError, ResourceNotFound, Throttled
@@ -24,6 +24,7 @@ from firebox.events.outcomes import deliveries
 from firebox.events.policy import RetryPolicy
 from firebox.events.records import AsyncEvent, Delivery, EventSummary, Fate, Progress
 from firebox.events.store import EventStore
+from firebox.queues import QueueService
 from firebox.store import LATEST, Arns, EventInvokeConfigRecord, FunctionConfig, FunctionRegistry
 from firebox.worker import InvocationResult
 
@@ -46,17 +47,12 @@ class FunctionInvoker(Protocol):
         ...
 
 
-class QueueSender(Protocol):
-    async def send(self, queue_arn: str, body: str, attributes: Mapping[str, str]) -> str:
-        """Send a message; returns its id. Raises ResourceNotFound for a queue that does not exist."""
-        ...
-
-
 class AsyncInvocations:
     def __init__(
         self,
         store: EventStore,
         registry: FunctionRegistry,
+        queues: QueueService,
         arns: Arns,
         policy: RetryPolicy,
         max_in_flight: int,
@@ -64,12 +60,12 @@ class AsyncInvocations:
     ) -> None:
         self._store = store
         self._registry = registry
+        self._queues = queues
         self._arns = arns
         self._policy = policy
         self._max_in_flight = max_in_flight
         self._clock = clock
         self.invoker: FunctionInvoker | None = None  # the frontend's invoke path, attached at start-up
-        self.queues: QueueSender | None = None
         self._due: list[tuple[float, int, Progress]] = []
         self._order = itertools.count()  # ties in due time go first come, first served
         self._in_flight = 0
@@ -249,9 +245,8 @@ class AsyncInvocations:
             await self.invoker.resolve(name, qualifier or None)  # a destination that is gone fails the delivery
             await self.accept(AsyncEvent(str(uuid.uuid4()), name, qualifier or None, delivery.body, self._clock()))
         elif service == "sqs":
-            if self.queues is None:
-                raise ResourceNotFound(f"No queue service for {delivery.target}")
-            await self.queues.send(delivery.target, delivery.body.decode(errors="replace"), delivery.attributes)
+            body = delivery.body.decode(errors="replace")
+            await self._queues.send(delivery.target, body, attributes=delivery.attributes)
         else:
             raise ResourceNotFound(f"Firebox cannot deliver to {delivery.target}")
 

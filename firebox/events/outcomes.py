@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from firebox.events.records import AsyncEvent, Delivery, Fate
+from firebox.queues import MessageAttribute
 from firebox.store import EventInvokeConfigRecord, FunctionConfig
 from firebox.worker import InvocationResult
 
@@ -67,8 +68,12 @@ def invocation_record(
 def _dead_letter(target: str, event: AsyncEvent, result: InvocationResult | None, error_code: int) -> Delivery:
     """Lambda's DLQ message: the event's own payload, with what went wrong in its attributes."""
     error = _error_message(result.payload) if result is not None else "The event was not processed in time"
-    attributes = {"RequestID": event.request_id, "ErrorCode": str(error_code), "ErrorMessage": error}
-    return Delivery(target, event.payload, dead_letter=True, attributes=attributes)
+    attributes = {
+        "RequestID": MessageAttribute("String", event.request_id),
+        "ErrorCode": MessageAttribute("Number", str(error_code)),
+        "ErrorMessage": MessageAttribute("String", error),
+    }
+    return Delivery(target, event.payload, attributes=attributes)
 
 
 def _error_message(payload: bytes) -> str:

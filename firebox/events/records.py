@@ -6,6 +6,8 @@ import enum
 
 import msgspec
 
+from firebox.queues import MessageAttribute
+
 
 class AsyncEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """An event accepted for asynchronous invocation: what Invoke with InvocationType=Event was handed."""
@@ -32,8 +34,7 @@ class Delivery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     target: str  # the ARN of a function or a queue
     body: bytes
-    dead_letter: bool = False  # a DLQ message: the original payload, with the error in its attributes
-    attributes: dict[str, str] = msgspec.field(default_factory=dict)
+    attributes: dict[str, MessageAttribute] = msgspec.field(default_factory=dict)  # for a queue
 
 
 class Progress(msgspec.Struct, forbid_unknown_fields=True):

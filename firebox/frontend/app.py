@@ -1,4 +1,5 @@
-"""The HTTP face of Firebox: the Lambda REST API, the CloudWatch Logs subset, and code downloads."""
+"""The HTTP face of Firebox: the Lambda REST API, the CloudWatch Logs subset, the SQS-compatible queue API,
+and code downloads."""
 
 from __future__ import annotations
 
@@ -21,8 +22,11 @@ from firebox.frontend.invoke import MAX_SYNC_PAYLOAD_BYTES, Invoke
 from firebox.frontend.logs_api import LogsApi
 from firebox.frontend.protocol import ServiceApi, parse_request, serialize_result
 from firebox.frontend.provisioned import ProvisionedConcurrency
+from firebox.frontend.queues_api import TARGET_PREFIX as QUEUES_TARGET
+from firebox.frontend.queues_api import QueuesApi, is_query_request
 from firebox.frontend.tags import Tags
 from firebox.frontend.versions import Versions
+from firebox.queues import QueueService
 
 MAX_REQUEST_BYTES = 69_905_067  # AWS: a request must be smaller than this (4/3 of 50 MB: a base64-encoded zip)
 _CODE_PATH = re.compile(r"^/firebox/code/([0-9a-f]{64})\.zip$")
@@ -30,7 +34,7 @@ _EVENTS_PATH = re.compile(r"^/firebox/events/([a-zA-Z0-9_-]{1,64})$")
 
 
 class LambdaApi:
-    def __init__(self, frontend: Frontend) -> None:
+    def __init__(self, frontend: Frontend, queues: QueueService) -> None:
         self._frontend = frontend
         self._operations: dict[str, Operation] = {}
         resources = (
@@ -48,6 +52,7 @@ class LambdaApi:
             self._operations.update(resource.operations())
         self._api = ServiceApi("lambda", self._operations)
         self._logs = LogsApi(frontend.log_store, frontend.assignment.flush_logs)
+        self._queues = QueuesApi(queues)
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=MAX_REQUEST_BYTES - 1, handler_args={"access_log": None})
@@ -58,8 +63,12 @@ class LambdaApi:
         request_id = identifiers.request_id()
         try:
             target = request.headers.get("X-Amz-Target")
+            if target is not None and target.startswith(QUEUES_TARGET):
+                return await self._queues.handle_json(request, target, request_id)
             if target is not None:
                 return await self._logs.handle(request, target, request_id)
+            if is_query_request(request):
+                return await self._queues.handle_query(request, request_id)
             if request.path.startswith("/firebox/"):
                 return self._firebox_route(request)
             return await self._lambda_operation(request, request_id)

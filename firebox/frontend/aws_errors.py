@@ -1,18 +1,34 @@
-"""The one place Firebox errors become AWS error responses."""
+"""The one place Firebox errors become AWS error types: Lambda's, and Amazon SQS's for the queue API."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from firebox.errors import (
+    BatchEntryIdsNotDistinct,
+    BatchTooLong,
     ConstraintViolated,
+    EmptyBatch,
     FireboxError,
+    InvalidAttributeName,
+    InvalidAttributeValue,
+    InvalidBatchEntryId,
+    InvalidMessageContents,
     InvalidParameter,
+    InvalidQueueParameter,
     InvalidRequestContent,
+    MessageNotInFlight,
+    MissingParameter,
     PayloadTooLarge,
     ProvisionedConfigNotFound,
+    PurgeInProgress,
+    QueueNameTaken,
+    QueueNotFound,
+    QueueOperationUnsupported,
+    ReceiptHandleInvalid,
     RequestEntityTooLarge,
     ResourceConflict,
     ResourceNotFound,
@@ -21,7 +37,9 @@ from firebox.errors import (
     RevisionMismatch,
     SnapshotNotReady,
     Throttled,
+    TooManyBatchEntries,
     UnknownOperation,
+    UnknownQueueAction,
 )
 
 log = logging.getLogger(__name__)
@@ -66,3 +84,51 @@ def error_response(error: BaseException, request_id: str) -> web.Response:
         body["Reason"] = error.reason
         headers["Retry-After"] = str(error.retry_after_s)
     return web.json_response(body, status=status, headers=headers)
+
+
+@dataclass(frozen=True, slots=True)
+class SqsError:
+    shape: str  # the error's shape in SQS's JSON model: the `__type` JSON clients map to an exception
+    code: str  # its code in the query protocol, which JSON clients read from x-amzn-query-error
+    status: int
+    message: str
+
+    @property
+    def fault(self) -> str:
+        return "Sender" if self.status < 500 else "Receiver"
+
+
+# Our error -> (SQS error shape, query error code, HTTP status), as SQS's model and common errors name them.
+# The most specific class wins; anything unmapped is an InternalError (500), logged with its traceback.
+SQS_ERRORS: dict[type[FireboxError], tuple[str, str, int]] = {
+    QueueNotFound: ("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue", 400),
+    QueueNameTaken: ("QueueNameExists", "QueueAlreadyExists", 400),
+    MissingParameter: ("MissingParameter", "MissingParameter", 400),
+    InvalidQueueParameter: ("InvalidParameterValue", "InvalidParameterValue", 400),
+    ConstraintViolated: ("InvalidParameterValue", "InvalidParameterValue", 400),
+    InvalidRequestContent: ("InvalidParameterValue", "InvalidParameterValue", 400),
+    InvalidMessageContents: ("InvalidMessageContents", "InvalidMessageContents", 400),
+    MessageNotInFlight: ("MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight", 400),
+    ReceiptHandleInvalid: ("ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid", 404),
+    InvalidAttributeName: ("InvalidAttributeName", "InvalidAttributeName", 400),
+    InvalidAttributeValue: ("InvalidAttributeValue", "InvalidAttributeValue", 400),
+    EmptyBatch: ("EmptyBatchRequest", "AWS.SimpleQueueService.EmptyBatchRequest", 400),
+    TooManyBatchEntries: ("TooManyEntriesInBatchRequest", "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", 400),
+    BatchEntryIdsNotDistinct: ("BatchEntryIdsNotDistinct", "AWS.SimpleQueueService.BatchEntryIdsNotDistinct", 400),
+    InvalidBatchEntryId: ("InvalidBatchEntryId", "AWS.SimpleQueueService.InvalidBatchEntryId", 400),
+    BatchTooLong: ("BatchRequestTooLong", "AWS.SimpleQueueService.BatchRequestTooLong", 400),
+    PurgeInProgress: ("PurgeQueueInProgress", "AWS.SimpleQueueService.PurgeQueueInProgress", 403),
+    QueueOperationUnsupported: ("UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation", 400),
+    UnknownQueueAction: ("InvalidAction", "InvalidAction", 400),
+    RequestEntityTooLarge: ("RequestEntityTooLarge", "RequestEntityTooLarge", 413),
+}
+
+
+def sqs_error_of(error: BaseException, request_id: str) -> SqsError:
+    if isinstance(error, FireboxError):
+        for cls in type(error).__mro__:
+            if cls in SQS_ERRORS:
+                shape, code, status = SQS_ERRORS[cls]
+                return SqsError(shape, code, status, error.message)
+    log.error("queue request %s failed", request_id, exc_info=error)
+    return SqsError("InternalError", "InternalError", 500, "We encountered an internal error. Please try again.")
