@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -342,3 +344,115 @@ def test_accepted_events_survive_a_kill_of_every_firebox_process(start_server: A
     found = finished_events(second, function_name, 50)
     assert {e["request_id"] for e in found} == accepted
     assert {e["fate"] for e in found} == {"succeeded"}
+
+
+def _queue(server: FireboxServer, name: str) -> tuple[Any, str, str]:
+    """(sqs client, queue URL, queue ARN) of a new queue."""
+    sqs = server.client("sqs")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return sqs, url, arn
+
+
+def _drain(sqs: Any, url: str, count: int, timeout_s: float = 60) -> list[dict[str, Any]]:
+    """Receive (and delete) messages until `count` have come or the time is up."""
+    received: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout_s
+    while len(received) < count and time.monotonic() < deadline:
+        found = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+        ).get("Messages", [])
+        if found:
+            sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(found)],
+            )
+        received.extend(found)
+    return received
+
+
+def test_a_failing_function_sends_every_event_to_its_dead_letter_queue_after_max_retries_plus_one(
+    server: FireboxServer, client: Any, function_name: str
+) -> None:
+    sqs, url, arn = _queue(server, f"{function_name}-dlq")
+    server.create_function(function_name, FAILING, DeadLetterConfig={"TargetArn": arn})
+    client.put_function_event_invoke_config(FunctionName=function_name, MaximumRetryAttempts=1)
+    sent = {
+        client.invoke(FunctionName=function_name, InvocationType="Event", Payload=json.dumps({"n": n}))[
+            "ResponseMetadata"
+        ]["RequestId"]: n
+        for n in range(5)
+    }
+    letters = _drain(sqs, url, 5)
+    assert len(letters) == 5
+    for letter in letters:
+        attributes = letter["MessageAttributes"]
+        n = sent[attributes["RequestID"]["StringValue"]]
+        assert json.loads(letter["Body"]) == {"n": n}  # the event itself, as it was sent
+        assert attributes["ErrorCode"] == {"StringValue": "200", "DataType": "Number"}
+        assert attributes["ErrorMessage"]["StringValue"] == f"no good: {n}"
+    found = finished_events(server, function_name, 5)
+    assert {(e["fate"], e["attempts"]) for e in found} == {("failed", 2)}  # MaximumRetryAttempts + 1
+    assert _drain(sqs, url, 1, timeout_s=1) == []
+
+
+def test_a_queue_destination_receives_the_invocation_record(
+    server: FireboxServer, client: Any, function_name: str
+) -> None:
+    sqs, url, arn = _queue(server, f"{function_name}-ok")
+    server.create_function(function_name, ECHO)
+    client.put_function_event_invoke_config(
+        FunctionName=function_name, DestinationConfig={"OnSuccess": {"Destination": arn}}
+    )
+    reply = client.invoke(FunctionName=function_name, InvocationType="Event", Payload=b'{"n": 5}')
+    (message,) = _drain(sqs, url, 1)
+    record = json.loads(message["Body"])
+    assert record["requestContext"]["requestId"] == reply["ResponseMetadata"]["RequestId"]
+    assert record["requestContext"]["condition"] == "Success"
+    assert record["responsePayload"] == {"echo": {"n": 5}}
+
+
+def test_ten_thousand_events_survive_a_kill_in_their_midst(start_server: Any, function_name: str) -> None:
+    """Every accepted event reaches its OnSuccess queue at least once although the server and its workers
+    are killed with SIGKILL while the events are being run; none reaches the dead-letter queue."""
+    args = ("--async-retry-delay", str(RETRY_DELAY_S))
+    first = start_server(*args)
+    client = first.client()
+    sqs, done_url, done_arn = _queue(first, f"{function_name}-done")
+    _, dlq_url, dlq_arn = _queue(first, f"{function_name}-dlq")
+    first.create_function(function_name, ECHO, DeadLetterConfig={"TargetArn": dlq_arn})
+    client.put_function_event_invoke_config(
+        FunctionName=function_name, DestinationConfig={"OnSuccess": {"Destination": done_arn}}
+    )
+    total = 10_000
+
+    def send(part: int) -> None:
+        own = first.client()
+        for n in range(part, total, 8):
+            own.invoke(FunctionName=function_name, InvocationType="Event", Payload=json.dumps({"id": n}))
+
+    threads = [threading.Thread(target=send, args=(part,)) for part in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    def recorded() -> int:
+        attributes = sqs.get_queue_attributes(QueueUrl=done_url, AttributeNames=["ApproximateNumberOfMessages"])
+        return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+    # Kill while a good share of the events is done and a good share is not.
+    assert poll_until(recorded, lambda count: count >= total // 3, timeout_s=300) >= total // 3
+    assert first.process is not None
+    for pid in [first.process.pid, *first.worker_pids()]:
+        os.kill(pid, signal.SIGKILL)
+    first.process.wait()
+    second = start_server(*args, data_dir=first.data_dir, port=first.port)
+    sqs = second.client("sqs")
+    ids: set[int] = set()
+    deadline = time.monotonic() + 300
+    while len(ids) < total and time.monotonic() < deadline:
+        for message in _drain(sqs, done_url, 1000, timeout_s=5):
+            ids.add(json.loads(message["Body"])["requestPayload"]["id"])
+    assert ids == set(range(total))
+    assert _drain(sqs, dlq_url, 1, timeout_s=1) == []

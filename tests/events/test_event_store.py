@@ -8,6 +8,7 @@ from pathlib import Path
 
 from firebox.events import AsyncEvent, Fate, RetryPolicy, SqliteEventStore
 from firebox.events.records import Delivery, Progress
+from firebox.queues import MessageAttribute
 
 
 def _event(n: int, function: str = "fn") -> AsyncEvent:
@@ -33,7 +34,7 @@ def test_a_restart_resumes_the_unfinished_events_where_they_were(tmp_path: Path)
             await store.append(_event(n))
         store.save(Progress("id-0", due=2000.0, attempts=1, tries=2, last_outcome="function error"), now=1500.0)
         store.save(Progress("id-1", due=1500.0, attempts=1, tries=1, fate=Fate.SUCCEEDED), now=1500.0)
-        owed = [Delivery("arn:aws:sqs:us-east-1:000000000000:q", b"{}", dead_letter=True, attributes={"a": "b"})]
+        owed = [Delivery("arn:aws:sqs:us-east-1:000000000000:q", b"{}", {"a": MessageAttribute("String", "b")})]
         store.save(Progress("id-2", due=1600.0, attempts=3, tries=3, fate=Fate.FAILED, deliveries=owed), now=1500.0)
         await asyncio.sleep(0)  # the turn of the loop that writes them
         store.close()
