@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.bare_http_server import running_bare_server
@@ -30,7 +31,7 @@ from firebox.config import Settings
 
 NOOP = "def handler(event, context):\n    return None\n"
 _TOOLS = {"wrk": "wrk", "hey": "hey"}  # command -> Debian package
-_WRK_LUA = 'wrk.method = "POST"\nwrk.body = "{}"\nwrk.headers["Content-Type"] = "application/json"\n'
+WRK_LUA = 'wrk.method = "POST"\nwrk.body = "{}"\nwrk.headers["Content-Type"] = "application/json"\n'
 _COLUMNS = (
     Column("rps", "requests/s", 0),
     Column("p50_ms", "p50 ms"),
@@ -43,20 +44,29 @@ def missing_tools() -> list[str]:
     return [package for command, package in _TOOLS.items() if shutil.which(command) is None]
 
 
-def wrk_rate(url: str, connections: int, seconds: int, script: Path) -> tuple[float, int]:
-    """Requests per second wrk sustained against `url`, and how many answers were not 2xx or 3xx."""
+@dataclass(frozen=True, slots=True)
+class WrkRun:
+    rate: float  # requests per second
+    requests: int  # completed
+    errors: int  # answers that were not 2xx or 3xx
+
+
+def wrk_rate(url: str, connections: int, seconds: int, script: Path) -> WrkRun:
+    """What wrk sustained against `url` for `seconds`."""
     threads = min(2, connections)
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url]
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if rate is None:
+    requests = re.search(r"(\d+) requests in", out)
+    if rate is None or requests is None:
         raise RuntimeError(f"wrk said nothing of its rate:\n{out}")
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return float(rate.group(1)), int(errors.group(1)) if errors else 0
+    return WrkRun(float(rate.group(1)), int(requests.group(1)), int(errors.group(1)) if errors else 0)
 
 
 def hey_latency(url: str, connections: int, rate: float, seconds: int) -> dict[str, float]:
-    """p50 and p99 latency from hey holding `rate` requests per second over `connections` connections."""
+    """p50 and p99 latency from hey holding `rate` requests per second over `connections` connections, with
+    the rate it held and how many requests it made."""
     per_connection = max(1, round(rate / connections))
     command = [
         "hey", "-z", f"{seconds}s", "-c", str(connections), "-q", str(per_connection),
@@ -71,6 +81,7 @@ def hey_latency(url: str, connections: int, rate: float, seconds: int) -> dict[s
         "p50_ms": figures["50"] * 1000,
         "p99_ms": figures["99"] * 1000,
         "errors": float(sum(int(n) for code, n in codes if not code.startswith("2"))),
+        "requests": float(sum(int(n) for _, n in codes)),
     }
 
 
@@ -87,26 +98,26 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="firebox-throughput-") as scratch:
         script = Path(scratch) / "post.lua"
-        script.write_text(_WRK_LUA)
+        script.write_text(WRK_LUA)
         with running_bare_server() as port:
             bare_url = f"http://127.0.0.1:{port}/2015-03-31/functions/bare/invocations"
-            bare_rps, bare_errors = wrk_rate(bare_url, options.connections, options.seconds, script)
+            bare = wrk_rate(bare_url, options.connections, options.seconds, script)
             args = ("--sandbox", options.sandbox, "--keep-alive", "3600", "--workers", str(options.workers))
             with running_server(Path(scratch) / "data", *args) as server:
                 create_functions(server, ["noop"], NOOP, FULL_VCPU_MB)
                 url = f"{server.endpoint}/2015-03-31/functions/noop/invocations"
                 wrk_rate(url, options.connections, 3, script)  # warm: one environment per connection
-                firebox_rps, firebox_errors = wrk_rate(url, options.connections, options.seconds, script)
-                half = firebox_rps / 2
+                firebox = wrk_rate(url, options.connections, options.seconds, script)
+                half = firebox.rate / 2
                 firebox_latency = hey_latency(url, options.connections, half, options.seconds)
                 environments = server.sandbox_processes()
             bare_latency = hey_latency(bare_url, options.connections, half, options.seconds)
     rows = {
-        "bare aiohttp server, wrk (maximum)": {"rps": bare_rps, "errors": float(bare_errors)},
+        "bare aiohttp server, wrk (maximum)": {"rps": bare.rate, "errors": float(bare.errors)},
         "Firebox warm Invoke, wrk (maximum)": {
-            "rps": firebox_rps,
-            "errors": float(firebox_errors),
-            "bare_over_firebox": bare_rps / firebox_rps if firebox_rps else float("inf"),
+            "rps": firebox.rate,
+            "errors": float(firebox.errors),
+            "bare_over_firebox": bare.rate / firebox.rate if firebox.rate else float("inf"),
         },
         "Firebox warm Invoke, hey at half that rate": firebox_latency,
         "bare aiohttp server, hey at the same rate": bare_latency,

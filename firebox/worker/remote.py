@@ -32,7 +32,7 @@ import msgspec
 from firebox.errors import PlatformFailure
 from firebox.store import FunctionConfig
 from firebox.worker.api import KeptEnvironment, WorkerEvents
-from firebox.worker.channel import ChannelClosed, Hello, read_frame, rebuild_error, write_frame
+from firebox.worker.channel import ChannelClosed, FrameChannel, Hello, rebuild_error
 from firebox.worker.invocation import Invocation, InvocationResult
 from firebox.worker.snapshots import PENDING, SnapshotKey, SnapshotStatus
 
@@ -66,8 +66,7 @@ class RemoteWorker:
         self._starting_mb = 0  # environments asked for and not yet answered
         self._process: asyncio.subprocess.Process | None = None  # when this server started it
         self._pid: int | None = None
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._channel: FrameChannel | None = None
         self._ids = itertools.count()
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._environments: set[str] = set()
@@ -83,7 +82,7 @@ class RemoteWorker:
 
     @property
     def available(self) -> bool:
-        return self._writer is not None and not self._failed
+        return self._channel is not None and not self._failed
 
     def load(self) -> int:
         return len(self._environments) + self._starting
@@ -121,18 +120,18 @@ class RemoteWorker:
             self._fail(f"worker {self._worker_id} stopped")
             await self._stop_process(graceful=True)
 
-    async def _connect(
-        self, attach: Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
-    ) -> None:
+    async def _connect(self, attach: Callable[[], Awaitable[FrameChannel]]) -> None:
         async with asyncio.timeout(_START_DEADLINE_S):
-            self._reader, self._writer = await attach()
+            channel = await attach()
+        self._channel = channel
         self._failed = False
+        channel.deliver_to(self._received)
 
     async def _serve(self) -> None:
         """Read the worker's channel and ping it, until it fails."""
-        assert self._reader is not None
+        assert self._channel is not None
         watching = [
-            asyncio.create_task(self._read(self._reader), name=f"{self._worker_id}.channel"),
+            asyncio.create_task(self._channel.wait_closed(), name=f"{self._worker_id}.channel"),
             asyncio.create_task(self._heartbeat(), name=f"{self._worker_id}.heartbeat"),
         ]
         try:
@@ -148,30 +147,30 @@ class RemoteWorker:
                 with contextlib.suppress(asyncio.CancelledError, ChannelClosed, TimeoutError):
                     await task
 
-    async def _adopt_or_spawn(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _adopt_or_spawn(self) -> FrameChannel:
         return await self._adopt() or await self._spawn()
 
-    async def _adopt(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    async def _adopt(self) -> FrameChannel | None:
         """The channel to a worker process that a killed predecessor left on our socket, if it is one we
         would have started ourselves; a worker that differs is stopped."""
         try:
-            reader, writer = await asyncio.open_unix_connection(self._socket_path)
+            channel = await self._open()
         except (FileNotFoundError, ConnectionRefusedError):
             return None
-        hello = await self._hello(reader)
+        hello = await self._hello(channel)
         self._pid = hello.pid
         if hello.fingerprint != self._fingerprint:
             log.info("worker %s left by a previous server runs other code or settings: replacing it", self._worker_id)
-            self._writer = writer
+            self._channel = channel
             await self._stop_process(graceful=True)
             return None
         log.info("worker %s (pid %d) adopted, with %d environments", self._worker_id, hello.pid, len(hello.kept))
         self._environments.update(hello.environments)
         self._kept = hello.kept
         self._snapshots.update(hello.snapshots)
-        return reader, writer
+        return channel
 
-    async def _spawn(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _spawn(self) -> FrameChannel:
         self._socket_path.parent.mkdir(parents=True, exist_ok=True)
         self._socket_path.unlink(missing_ok=True)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -191,41 +190,48 @@ class RemoteWorker:
         finally:
             listener.close()
         self._pid = self._process.pid
-        reader, writer = await asyncio.open_unix_connection(self._socket_path)
-        await self._hello(reader)
-        return reader, writer
+        channel = await self._open()
+        await self._hello(channel)
+        return channel
 
-    async def _hello(self, reader: asyncio.StreamReader) -> Hello:
-        message = await read_frame(reader)
+    async def _open(self) -> FrameChannel:
+        _, channel = await asyncio.get_running_loop().create_unix_connection(FrameChannel, str(self._socket_path))
+        return channel
+
+    async def _hello(self, channel: FrameChannel) -> Hello:
+        try:
+            message = await channel.first_frame()
+        except ChannelClosed:
+            channel.close()
+            raise
         self._used_mb = int(message.get("used_mb", 0))
         if message.get("event") != "ready":
+            channel.close()
             raise ChannelClosed(f"the worker process said {message!r} first")
         return msgspec.convert(message["hello"], Hello)
 
-    async def _read(self, reader: asyncio.StreamReader) -> None:
-        """Replies and events, until the channel closes (ChannelClosed)."""
-        while True:
-            message = await read_frame(reader)
-            self._used_mb = int(message.get("used_mb", self._used_mb))
-            event = message.get("event")
-            if event == "ended":
-                self._ended(str(message["env_id"]))
-            elif event == "frozen":
-                if self.events is not None:
-                    self.events.environment_frozen(str(message["env_id"]))
-            elif event == "snapshot":
-                key = msgspec.convert(message["key"], SnapshotKey)
-                if message["status"] is None:
-                    self._snapshots.pop(key, None)
-                else:
-                    self._snapshots[key] = msgspec.convert(message["status"], SnapshotStatus)
+    def _received(self, message: dict[str, Any]) -> None:
+        """A reply or an event from the worker."""
+        self._used_mb = int(message.get("used_mb", self._used_mb))
+        event = message.get("event")
+        if event == "ended":
+            self._ended(str(message["env_id"]))
+        elif event == "frozen":
+            if self.events is not None:
+                self.events.environment_frozen(str(message["env_id"]))
+        elif event == "snapshot":
+            key = msgspec.convert(message["key"], SnapshotKey)
+            if message["status"] is None:
+                self._snapshots.pop(key, None)
             else:
-                waiter = self._pending.pop(int(message.get("id", -1)), None)
-                if waiter is not None and not waiter.done():
-                    if "error" in message:
-                        waiter.set_exception(rebuild_error(message["error"]))
-                    else:
-                        waiter.set_result(message.get("ok"))
+                self._snapshots[key] = msgspec.convert(message["status"], SnapshotStatus)
+        else:
+            waiter = self._pending.pop(int(message.get("id", -1)), None)
+            if waiter is not None and not waiter.done():
+                if "error" in message:
+                    waiter.set_exception(rebuild_error(message["error"]))
+                else:
+                    waiter.set_result(message.get("ok"))
 
     async def _heartbeat(self) -> None:
         while True:
@@ -256,11 +262,11 @@ class RemoteWorker:
     async def _stop_process(self, *, graceful: bool) -> None:
         """Stop the worker process: when this server stops, by asking (it ends its environments first); when
         it failed, by SIGKILL (its environments die with it)."""
-        writer, self._writer = self._writer, None
-        if graceful and writer is not None and not writer.is_closing():
-            write_frame(writer, {"id": next(self._ids), "op": "shutdown", "args": {}})
-        if writer is not None:
-            writer.close()
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            if graceful:
+                channel.send({"id": next(self._ids), "op": "shutdown", "args": {}})
+            channel.close()
         if not graceful:
             self._kill()
         try:
@@ -284,13 +290,13 @@ class RemoteWorker:
                 await asyncio.sleep(0.05)
 
     async def _call(self, op: str, **args: Any) -> Any:
-        if self._writer is None or self._failed:
+        if self._channel is None or self._failed:
             raise PlatformFailure(f"worker {self._worker_id} is not available")
         call_id = next(self._ids)
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[call_id] = waiter
         try:
-            write_frame(self._writer, {"id": call_id, "op": op, "args": args})
+            self._channel.send({"id": call_id, "op": op, "args": args})
             return await waiter
         finally:
             self._pending.pop(call_id, None)
@@ -347,8 +353,8 @@ class RemoteWorker:
             await self._call("flush_logs")
 
     def _send_and_forget(self, op: str, **args: Any) -> None:
-        assert self._writer is not None
-        write_frame(self._writer, {"id": next(self._ids), "op": op, "args": args})
+        assert self._channel is not None
+        self._channel.send({"id": next(self._ids), "op": op, "args": args})
 
 
 def _is_zombie(pid: int) -> bool:

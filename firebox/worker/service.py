@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ import msgspec
 
 from firebox.errors import FireboxError
 from firebox.store import FunctionConfig
-from firebox.worker.channel import ChannelClosed, Hello, error_message, read_frame, write_frame
+from firebox.worker.channel import FrameChannel, Hello, error_message
 from firebox.worker.invocation import Invocation
 from firebox.worker.snapshots import SnapshotKey, SnapshotStatus
 from firebox.worker.worker import Worker
@@ -28,13 +29,12 @@ log = logging.getLogger(__name__)
 
 
 class WorkerService:
-    def __init__(
-        self, worker: Worker, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, fingerprint: str
-    ) -> None:
+    def __init__(self, worker: Worker, channel: FrameChannel, fingerprint: str) -> None:
         self._worker = worker
         self._fingerprint = fingerprint
-        self._reader = reader
-        self._writer = writer
+        self._channel = channel
+        self._answering: set[asyncio.Task[None]] = set()
+        self._shutdown: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._ops: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
             "ping": self._ping,
             "start": self._start,
@@ -45,6 +45,15 @@ class WorkerService:
             "drop_snapshots": self._drop_snapshots,
             "flush_logs": self._flush_logs,
         }
+
+    @classmethod
+    async def accept(cls, worker: Worker, connection: socket.socket, fingerprint: str) -> WorkerService:
+        """The service of `worker` to the server at the other end of `connection` (an accepted socket)."""
+        _, channel = await asyncio.get_running_loop().connect_accepted_socket(FrameChannel, sock=connection)
+        return cls(worker, channel, fingerprint)
+
+    def close(self) -> None:
+        self._channel.close()
 
     def environment_ended(self, env_id: str) -> None:
         self._send({"event": "ended", "env_id": env_id})
@@ -57,8 +66,7 @@ class WorkerService:
 
     def _send(self, message: dict[str, Any]) -> None:
         # Every frame says how much memory the worker's environments hold now: placement counts on it.
-        if not self._writer.is_closing():
-            write_frame(self._writer, {**message, "used_mb": self._worker.used_mb})
+        self._channel.send({**message, "used_mb": self._worker.used_mb})
 
     async def serve(self) -> bool:
         """Answer requests until the server closes the channel (False) or asks for a shutdown (True)."""
@@ -71,23 +79,27 @@ class WorkerService:
             worker.snapshot_statuses(),
         )
         self._send({"event": "ready", "hello": hello})
-        answering: set[asyncio.Task[None]] = set()
+        self._channel.deliver_to(self._received)
+        closed = asyncio.ensure_future(self._channel.wait_closed())
         try:
-            while True:
-                try:
-                    message = await read_frame(self._reader)
-                except ChannelClosed:
-                    return False
-                if message.get("op") == "shutdown":
-                    return True
-                task = asyncio.create_task(self._answer(message), name=f"worker.request.{message.get('op')}")
-                answering.add(task)
-                task.add_done_callback(answering.discard)
+            await asyncio.wait([closed, self._shutdown], return_when=asyncio.FIRST_COMPLETED)
+            return self._shutdown.done()
         finally:
+            closed.cancel()
             # Nobody is left to answer: what is still running stops now.
-            for task in list(answering):
+            for task in list(self._answering):
                 task.cancel()
-            await asyncio.gather(*answering, return_exceptions=True)
+            await asyncio.gather(closed, *self._answering, return_exceptions=True)
+
+    def _received(self, message: dict[str, Any]) -> None:
+        if self._shutdown.done():
+            return
+        if message.get("op") == "shutdown":
+            self._shutdown.set_result(None)
+            return
+        task = asyncio.create_task(self._answer(message), name=f"worker.request.{message.get('op')}")
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
 
     async def _answer(self, message: dict[str, Any]) -> None:
         op = self._ops.get(str(message.get("op")))
