@@ -27,15 +27,11 @@ import uvloop
 
 from bench.firebox_client import create_functions, running_server
 from bench.stats import Column, print_table
-from bench.throughput import missing_tools, wrk_rate
+from bench.throughput import invoke_headers, missing_tools, wrk_rate, wrk_script
 from firebox.config import Settings
 from firebox.events import AsyncEvent, SqliteEventStore
 
 NOOP = "def handler(event, context):\n    return None\n"
-_WRK_LUA = (
-    'wrk.method = "POST"\nwrk.body = "{}"\nwrk.headers["Content-Type"] = "application/json"\n'
-    'wrk.headers["X-Amz-Invocation-Type"] = "Event"\n'
-)
 _COLUMNS = (Column("rps", "events/s", 0), Column("events", "events", 0), Column("errors", "failed", 0))
 _DRAIN_LIMIT_S = 600.0
 
@@ -80,14 +76,14 @@ def main() -> int:
         raw_rps, raw_total = uvloop.run(
             _append_rate(Path(scratch) / "raw-events.db", options.connections, options.seconds)
         )
-        script = Path(scratch) / "event.lua"
-        script.write_text(_WRK_LUA)
         data = Path(scratch) / "data"
         with running_server(data, "--keep-alive", "3600", "--workers", str(options.workers)) as server:
             create_functions(server, ["noop"], NOOP)
             url = f"{server.endpoint}/2015-03-31/functions/noop/invocations"
+            event = invoke_headers(server, "noop", {"X-Amz-Invocation-Type": "Event"})
+            script = wrk_script(Path(scratch) / "event.lua", event)
             started = time.perf_counter()
-            accepted_rps, errors = wrk_rate(url, options.connections, options.seconds, script)
+            accepted = wrk_rate(url, options.connections, options.seconds, script)
             deadline = time.monotonic() + _DRAIN_LIMIT_S
             while True:
                 stored, finished = _finished(data / "events.db")
@@ -97,7 +93,11 @@ def main() -> int:
             drained_s = time.perf_counter() - started
     rows = {
         "raw durable appends (event store, in process)": {"rps": raw_rps, "events": raw_total, "errors": 0.0},
-        "accepted: Invoke Event answered 202 (wrk)": {"rps": accepted_rps, "events": stored, "errors": errors},
+        "accepted: Invoke Event answered 202 (wrk)": {
+            "rps": accepted.rate,
+            "events": stored,
+            "errors": float(accepted.errors),
+        },
         "end to end: accepted and run, no-op function": {
             "rps": finished / drained_s,
             "events": finished,

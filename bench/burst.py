@@ -20,19 +20,22 @@ import aiohttp
 
 from bench.firebox_client import running_server
 from bench.stats import Goal, goal_results, print_table, summary
+from bench.throughput import invoke_headers
 from firebox.config import Settings
+from tests.server_process import FireboxServer
 
 SLEEPER = "import time\n\ndef handler(event, context):\n    time.sleep(1)\n    return None\n"
 
 
-async def burst(endpoint: str, count: int) -> tuple[list[float], int]:
+async def burst(server: FireboxServer, count: int) -> tuple[list[float], int]:
     """Seconds each invocation took, and how many did not answer 200 without a function error."""
-    url = f"{endpoint}/2015-03-31/functions/sleeper/invocations"
+    url = f"{server.endpoint}/2015-03-31/functions/sleeper/invocations"
+    headers = invoke_headers(server, "sleeper")  # one signature serves every request of the burst
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
 
         async def one() -> tuple[float, bool]:
             started = time.perf_counter()
-            async with session.post(url, data=b"{}") as response:
+            async with session.post(url, data=b"{}", headers=headers) as response:
                 await response.read()
                 ok = response.status == 200 and "X-Amz-Function-Error" not in response.headers
             return time.perf_counter() - started, ok
@@ -57,7 +60,7 @@ def main() -> int:
                 args += ["--preload", options.preload]
             with running_server(Path(scratch) / f"data-{round_}", *args) as server:
                 server.create_function("sleeper", SLEEPER)
-                seconds, failed = asyncio.run(burst(server.endpoint, options.invocations))
+                seconds, failed = asyncio.run(burst(server, options.invocations))
             latencies_ms += [s * 1000 for s in seconds]
             failures += failed
     rows = {

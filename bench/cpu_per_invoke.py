@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench.firebox_client import FULL_VCPU_MB, create_functions, running_server
 from bench.process_memory import children_by_parent, cmdline
-from bench.throughput import NOOP, WRK_LUA, hey_latency, missing_tools, wrk_rate
+from bench.throughput import NOOP, hey_latency, invoke_headers, missing_tools, wrk_rate, wrk_script
 from firebox.config import Settings
 from tests.server_process import FireboxServer
 
@@ -82,12 +82,12 @@ def main() -> int:
         print(f"needs {', '.join(missing)}: apt-get install -y {' '.join(missing)}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="firebox-cpu-") as scratch:
-        script = Path(scratch) / "post.lua"
-        script.write_text(WRK_LUA)
         args = ("--sandbox", options.sandbox, "--keep-alive", "3600", "--workers", str(options.workers))
         with running_server(Path(scratch) / "data", *args) as server:
             create_functions(server, ["noop"], NOOP, FULL_VCPU_MB)
             url = f"{server.endpoint}/2015-03-31/functions/noop/invocations"
+            headers = invoke_headers(server, "noop")  # signed: valid for the next 15 minutes
+            script = wrk_script(Path(scratch) / "post.lua", headers)
             wrk_rate(url, options.connections, 3, script)  # warm: one environment per connection
             roles = server_processes(server)
             lowest: dict[str, float] = {}
@@ -97,7 +97,7 @@ def main() -> int:
                         run = wrk_rate(url, options.connections, options.seconds, script)
                         invocations, rate = run.requests, run.rate
                     else:
-                        held = hey_latency(url, options.connections, options.rate, options.seconds)
+                        held = hey_latency(url, options.connections, options.rate, options.seconds, headers)
                         invocations, rate = int(held["requests"]), held["rps"]
                 per_invoke = {role: seconds / invocations * 1e6 for role, seconds in used.items()}
                 per_invoke["all"] = sum(per_invoke.values())

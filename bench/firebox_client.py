@@ -86,10 +86,29 @@ def create_functions(server: FireboxServer, names: Iterable[str], source: str, m
         )
 
 
-class InvokeClient:
-    """Synchronous invocations over one keep-alive HTTP connection to a server on loopback."""
+def signed_headers(
+    server: FireboxServer | None,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: Mapping[str, str] | None = None,
+    service: str = "lambda",
+) -> dict[str, str]:
+    """`headers` and the SigV4 signature of the request by the server's administrator, as boto3 signs it (a
+    bare server, None, takes the headers as they are). A signature holds for 15 minutes, so a load generator
+    may send the same signed request again and again."""
+    if server is None:
+        return dict(headers or {})
+    return dict(server.signed_request(method, path, body, dict(headers or {}), service).header_items())
 
-    def __init__(self, port: int) -> None:
+
+class InvokeClient:
+    """Synchronous invocations over one keep-alive HTTP connection to a server on loopback (a Firebox server,
+    whose requests are signed; or a bare server's port)."""
+
+    def __init__(self, target: FireboxServer | int) -> None:
+        self._server = target if isinstance(target, FireboxServer) else None
+        port = target.port if isinstance(target, FireboxServer) else target
         self._connection = http.client.HTTPConnection("127.0.0.1", port, timeout=_INVOKE_TIMEOUT_S)
 
     def __enter__(self) -> InvokeClient:
@@ -106,8 +125,10 @@ class InvokeClient:
         headers = {"Content-Type": "application/json"}
         if tail:
             headers["X-Amz-Log-Type"] = "Tail"
+        path = f"/2015-03-31/functions/{name}/invocations"
+        headers = signed_headers(self._server, "POST", path, payload, headers)
         started = perf_counter()
-        self._connection.request("POST", f"/2015-03-31/functions/{name}/invocations", payload, headers)
+        self._connection.request("POST", path, payload, headers)
         reply = self._connection.getresponse()
         body = reply.read()
         latency_ms = (perf_counter() - started) * 1000

@@ -16,21 +16,24 @@ import sys
 import tempfile
 import time
 import timeit
+from collections.abc import Mapping
 from pathlib import Path
 
 from bench.bare_http_server import running_bare_server
 from bench.baselines import fresh_interpreter_ms
 from bench.stats import print_table, summary
+from bench.throughput import invoke_headers
 from firebox.config import Settings
 from tests.server_process import FireboxServer
 from tests.zips import make_zip
 
 HANDLER = "def handler(event, context):\n    return None\n"
+_PLAIN = {"Content-Type": "application/json"}
 
 
-def _post(connection: http.client.HTTPConnection, path: str, body: bytes) -> float:
+def _post(connection: http.client.HTTPConnection, path: str, body: bytes, headers: Mapping[str, str] = _PLAIN) -> float:
     started = time.perf_counter()
-    connection.request("POST", path, body, {"Content-Type": "application/json"})
+    connection.request("POST", path, body, dict(headers))
     reply = connection.getresponse()
     reply.read()
     elapsed = (time.perf_counter() - started) * 1000
@@ -39,10 +42,16 @@ def _post(connection: http.client.HTTPConnection, path: str, body: bytes) -> flo
     return elapsed
 
 
-def _series(connection: http.client.HTTPConnection, path: str, count: int, warmup: int = 200) -> list[float]:
+def _series(
+    connection: http.client.HTTPConnection,
+    path: str,
+    count: int,
+    headers: Mapping[str, str] = _PLAIN,
+    warmup: int = 200,
+) -> list[float]:
     for _ in range(warmup):
-        _post(connection, path, b"{}")
-    return [_post(connection, path, b"{}") for _ in range(count)]
+        _post(connection, path, b"{}", headers)
+    return [_post(connection, path, b"{}", headers) for _ in range(count)]
 
 
 def direct_call(count: int) -> list[float]:
@@ -82,8 +91,12 @@ def firebox_latencies(
                 MemorySize=memory_mb,
             )
         connection = http.client.HTTPConnection("127.0.0.1", server.port)
-        cold_samples = [_post(connection, f"/2015-03-31/functions/{n}/invocations", b"{}") for n in names[1:]]
-        warm_samples = _series(connection, f"/2015-03-31/functions/{names[0]}/invocations", warm)
+        cold_samples = [
+            _post(connection, f"/2015-03-31/functions/{n}/invocations", b"{}", invoke_headers(server, n))
+            for n in names[1:]
+        ]
+        warm_path = f"/2015-03-31/functions/{names[0]}/invocations"
+        warm_samples = _series(connection, warm_path, warm, invoke_headers(server, names[0]))
         return warm_samples, cold_samples
     finally:
         server.stop()

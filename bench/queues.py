@@ -25,8 +25,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.firebox_client import running_server
+from bench.firebox_client import running_server, signed_headers
 from bench.stats import Column, percentile, print_table
+from tests.server_process import FireboxServer
 
 _COLUMNS = (
     Column("n", "n", 0),
@@ -39,12 +40,14 @@ _COLUMNS = (
 class SqsConnection:
     """JSON-protocol SQS calls over one keep-alive connection."""
 
-    def __init__(self, port: int) -> None:
-        self._connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    def __init__(self, server: FireboxServer) -> None:
+        self._server = server
+        self._connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
 
     def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        body = json.dumps(params).encode()
         headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"AmazonSQS.{operation}"}
-        self._connection.request("POST", "/", json.dumps(params), headers)
+        self._connection.request("POST", "/", body, signed_headers(self._server, "POST", "/", body, headers, "sqs"))
         reply = self._connection.getresponse()
         body = reply.read()
         if reply.status != 200:
@@ -89,8 +92,8 @@ def _timed(call: Callable[[], Any]) -> tuple[float, Any]:
     return (time.perf_counter() - started) * 1000, result
 
 
-def queue_rates(port: int, connections: int, messages: int, body: str) -> dict[str, dict[str, float]]:
-    pool = [SqsConnection(port) for _ in range(connections)]
+def queue_rates(server: FireboxServer, connections: int, messages: int, body: str) -> dict[str, dict[str, float]]:
+    pool = [SqsConnection(server) for _ in range(connections)]
     url = pool[0].call("CreateQueue", {"QueueName": "bench", "Attributes": {"VisibilityTimeout": "600"}})["QueueUrl"]
     share = messages // connections
     handles: list[list[str]] = [[] for _ in pool]
@@ -154,7 +157,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="firebox-queues-") as scratch:
         baseline = durable_appends(Path(scratch) / "baseline.db", options.messages, body)
         with running_server(Path(scratch) / "server" / "data", "--workers", "0", "--sandbox", "process") as server:
-            rows = queue_rates(server.port, options.connections, options.messages, body)
+            rows = queue_rates(server, options.connections, options.messages, body)
     rows["SQLite durable append (baseline)"] = baseline
     print_table(
         f"Queue rates: {options.connections} connections, {options.messages} messages of {options.body_bytes} bytes",

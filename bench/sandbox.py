@@ -73,7 +73,7 @@ def _cold_starts(
     with running_server(options.scratch / f"{label}-data", *args) as server:
         names = [f"{label}-{i}" for i in range(options.runs + 1)]
         create_functions(server, names, source, FULL_VCPU_MB)
-        with InvokeClient(server.port) as client:
+        with InvokeClient(server) as client:
             client.invoke(names[0])  # untimed: starts the zygote, which preloads the runtime and boto3
             for run, name in enumerate(names[1:]):
                 invoked.append(client.invoke(name, tail=True))

@@ -104,7 +104,7 @@ def measure_density(count: int, scratch: Path) -> dict[str, Any]:
         server_pids = [server.process.pid, *find_environments(server.process.pid).workers]
         server_before, available_before = memory_total(server_pids), available_memory()
         started = time.monotonic()
-        with InvokeClient(server.port) as client:
+        with InvokeClient(server) as client:
             for name in names:
                 client.invoke(name)
         elapsed_s = time.monotonic() - started

@@ -72,7 +72,7 @@ def _restores(scratch: Path, runs: int, ready_copies: int, latest_runs: int) -> 
         _wait_active(client, version)
         restores: list[Invoked] = []
         latest: list[Invoked] = []
-        with InvokeClient(server.port) as invoker:
+        with InvokeClient(server) as invoker:
             for run in range(runs):
                 time.sleep(_PAUSE_S)
                 restores.append(invoker.invoke(f"{_NAME}:{version}", tail=True))

@@ -59,7 +59,7 @@ def measure_warm_overhead(count: int, scratch: Path) -> dict[str, Any]:
         for row, backend in ((NAMESPACES, "namespaces"), (PROCESS, "process")):
             server = stack.enter_context(running_server(scratch / f"{backend}-data", "--sandbox", backend))
             create_functions(server, [_FUNCTION], HANDLER, FULL_VCPU_MB)
-            clients[row] = stack.enter_context(InvokeClient(server.port))
+            clients[row] = stack.enter_context(InvokeClient(server))
         clients[BARE] = stack.enter_context(InvokeClient(stack.enter_context(_bare_server())))
         for client in clients.values():
             for _ in range(min(_WARMUP, count)):

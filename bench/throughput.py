@@ -16,28 +16,44 @@ Goal (issue 4): Firebox at least 50% of the bare server's rate.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.bare_http_server import running_bare_server
-from bench.firebox_client import FULL_VCPU_MB, create_functions, running_server
+from bench.firebox_client import FULL_VCPU_MB, create_functions, running_server, signed_headers
 from bench.stats import Column, Goal, goal_results, print_table
 from firebox.config import Settings
+from tests.server_process import FireboxServer
 
 NOOP = "def handler(event, context):\n    return None\n"
 _TOOLS = {"wrk": "wrk", "hey": "hey"}  # command -> Debian package
-WRK_LUA = 'wrk.method = "POST"\nwrk.body = "{}"\nwrk.headers["Content-Type"] = "application/json"\n'
 _COLUMNS = (
     Column("rps", "requests/s", 0),
     Column("p50_ms", "p50 ms"),
     Column("p99_ms", "p99 ms"),
     Column("errors", "non-2xx", 0),
 )
+
+
+def invoke_headers(server: FireboxServer | None, name: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The headers of an Invoke of `name` with body {}: signed for a Firebox server, plain for a bare one."""
+    headers = {"Content-Type": "application/json", **(extra or {})}
+    return signed_headers(server, "POST", f"/2015-03-31/functions/{name}/invocations", b"{}", headers)
+
+
+def wrk_script(path: Path, headers: Mapping[str, str]) -> Path:
+    """A wrk script posting {} with `headers` (JSON strings are valid Lua strings)."""
+    lines = ['wrk.method = "POST"', 'wrk.body = "{}"']
+    lines += [f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}" for name, value in headers.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def missing_tools() -> list[str]:
@@ -64,13 +80,13 @@ def wrk_rate(url: str, connections: int, seconds: int, script: Path) -> WrkRun:
     return WrkRun(float(rate.group(1)), int(requests.group(1)), int(errors.group(1)) if errors else 0)
 
 
-def hey_latency(url: str, connections: int, rate: float, seconds: int) -> dict[str, float]:
+def hey_latency(url: str, connections: int, rate: float, seconds: int, headers: Mapping[str, str]) -> dict[str, float]:
     """p50 and p99 latency from hey holding `rate` requests per second over `connections` connections, with
     the rate it held and how many requests it made."""
     per_connection = max(1, round(rate / connections))
     command = [
         "hey", "-z", f"{seconds}s", "-c", str(connections), "-q", str(per_connection),
-        "-m", "POST", "-T", "application/json", "-d", "{}", url,
+        "-m", "POST", "-d", "{}", *(f for name, value in headers.items() for f in ("-H", f"{name}: {value}")), url,
     ]  # fmt: skip
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     figures = {name: float(value) for name, value in re.findall(r"(\d+)% in ([\d.]+) secs", out)}
@@ -97,21 +113,23 @@ def main() -> int:
         print(f"needs {', '.join(missing)}: apt-get install -y {' '.join(missing)}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="firebox-throughput-") as scratch:
-        script = Path(scratch) / "post.lua"
-        script.write_text(WRK_LUA)
+        bare_headers = invoke_headers(None, "bare")
         with running_bare_server() as port:
             bare_url = f"http://127.0.0.1:{port}/2015-03-31/functions/bare/invocations"
-            bare = wrk_rate(bare_url, options.connections, options.seconds, script)
+            bare_script = wrk_script(Path(scratch) / "bare.lua", bare_headers)
+            bare = wrk_rate(bare_url, options.connections, options.seconds, bare_script)
             args = ("--sandbox", options.sandbox, "--keep-alive", "3600", "--workers", str(options.workers))
             with running_server(Path(scratch) / "data", *args) as server:
                 create_functions(server, ["noop"], NOOP, FULL_VCPU_MB)
                 url = f"{server.endpoint}/2015-03-31/functions/noop/invocations"
+                headers = invoke_headers(server, "noop")  # signed: valid for the next 15 minutes
+                script = wrk_script(Path(scratch) / "firebox.lua", headers)
                 wrk_rate(url, options.connections, 3, script)  # warm: one environment per connection
                 firebox = wrk_rate(url, options.connections, options.seconds, script)
                 half = firebox.rate / 2
-                firebox_latency = hey_latency(url, options.connections, half, options.seconds)
+                firebox_latency = hey_latency(url, options.connections, half, options.seconds, headers)
                 environments = server.sandbox_processes()
-            bare_latency = hey_latency(bare_url, options.connections, half, options.seconds)
+            bare_latency = hey_latency(bare_url, options.connections, half, options.seconds, bare_headers)
     rows = {
         "bare aiohttp server, wrk (maximum)": {"rps": bare.rate, "errors": float(bare.errors)},
         "Firebox warm Invoke, wrk (maximum)": {

@@ -36,6 +36,9 @@ class Settings:
     async_retry_delay_s: float = 60.0
     # Asynchronous events tried at once, over all functions
     async_concurrency: int = 64
+    # Every API request must carry a valid SigV4 signature by one of the server's access keys; False
+    # (--insecure-no-auth) lets anyone who reaches the port do anything
+    require_auth: bool = True
     # How long a worker process whose server was killed keeps its environments for a server to adopt them
     reattach_s: float = 30.0
 

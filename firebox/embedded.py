@@ -28,7 +28,7 @@ from firebox.assignment import Assignment, Concurrency, ScalingLimit
 from firebox.config import Settings
 from firebox.errors import PlatformFailure
 from firebox.events import AsyncInvocations, RetryPolicy, SqliteEventStore
-from firebox.frontend import Frontend, FunctionCalls, LambdaApi
+from firebox.frontend import Authenticator, Frontend, FunctionCalls, KeysApi, LambdaApi, ensure_admin_key
 from firebox.journal import EnvironmentJournal
 from firebox.observability import LogStore
 from firebox.placement import Placement
@@ -45,7 +45,7 @@ from firebox.sandbox import (
 )
 from firebox.sandbox.tmp_disks import TmpDisks
 from firebox.sandbox.tmp_disks import unavailable_reason as tmp_disks_unavailable
-from firebox.store import Arns, CodeStore, FunctionRegistry, SqliteStore
+from firebox.store import AccessKeys, Arns, CodeStore, FunctionRegistry, SqliteStore
 from firebox.worker import CodeCache, Credentials, RemoteWorker, Runtimes, Worker, WorkerService, WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,16 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         events=events,
     )
     events.invoker = FunctionCalls(frontend)
-    runner = web.AppRunner(LambdaApi(frontend, queues).application(), handle_signals=False)
+    keys = AccessKeys(state)
+    await ensure_admin_key(keys, data / "credentials")
+    if not settings.require_auth:
+        log.warning(
+            "--insecure-no-auth: requests are not authenticated; anyone who reaches the port may deploy"
+            " and invoke anything"
+        )
+    authenticator = Authenticator(keys, settings.region, settings.account_id, required=settings.require_auth)
+    api = LambdaApi(frontend, queues, authenticator, KeysApi(keys))
+    runner = web.AppRunner(api.application(), handle_signals=False)
     try:
         async with asyncio.TaskGroup() as services:
             services.create_task(log_store.run(), name="logs.flusher")

@@ -19,6 +19,11 @@ builds an AWS error body. A handler's own exception is not a platform error: it 
     │   ├── RevisionMismatch             a stale RevisionId or CodeSha256
     │   ├── SnapshotNotReady             a SnapStart version whose snapshot is still being made
     │   ├── Throttled                    over a concurrency or scaling limit: try again later
+    │   ├── NotAuthenticated             the request does not prove who sent it
+    │   │   ├── MissingAuthentication    it carries no signature at all
+    │   │   ├── UnknownAccessKey         it is signed with a key Firebox does not know
+    │   │   └── SignatureMismatch        the signature is malformed, wrong, expired or wrongly scoped
+    │   ├── AccessDenied                 the caller's policies do not allow what it asked for
     │   └── QueueRequestRejected         what the queue service refuses, in SQS's terms
     │       ├── QueueNotFound            no queue of that name, URL or ARN
     │       ├── QueueNameTaken           a queue of that name exists with other attributes
@@ -114,6 +119,26 @@ class Throttled(RequestRejected):
         super().__init__("Rate Exceeded.")
         self.reason = reason
         self.retry_after_s = retry_after_s
+
+
+class NotAuthenticated(RequestRejected):
+    pass
+
+
+class MissingAuthentication(NotAuthenticated):
+    pass
+
+
+class UnknownAccessKey(NotAuthenticated):
+    pass
+
+
+class SignatureMismatch(NotAuthenticated):
+    pass
+
+
+class AccessDenied(RequestRejected):
+    pass
 
 
 class RestoreFailed(FireboxError):

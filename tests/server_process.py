@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import signal
@@ -16,14 +17,16 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 from tests.zips import make_zip
 
 FIREBOX = Path(sys.executable).with_name("firebox")
 TEST_ROLE = "arn:aws:iam::000000000000:role/firebox-test"
 SANDBOX_FIRST_UID = 500_000  # the namespace backend's first host uid for sandboxes
-CREDENTIALS = {"aws_access_key_id": "AKIDFIREBOXTEST", "aws_secret_access_key": "firebox-test-secret"}
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 
@@ -133,7 +136,10 @@ class FireboxServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-                raise RuntimeError(f"firebox serve did not stop within {deadline_s} s of signal {sig}") from None
+                raise RuntimeError(
+                    f"firebox serve did not stop within {deadline_s} s of signal {sig}; its log ends with:\n"
+                    + self.log()[-4000:]
+                ) from None
         return self.process.returncode
 
     def log(self) -> str:
@@ -182,11 +188,41 @@ class FireboxServer:
                 return version, state
             time.sleep(0.05)
 
-    def client(self, service: str = "lambda", **config: Any) -> Any:
+    @property
+    def credentials_file(self) -> Path:
+        """The administrator's key, which the server writes on its first start."""
+        return self.data_dir / "credentials"
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        """The administrator's key, as boto3.client's keyword arguments."""
+        profile = configparser.ConfigParser()
+        profile.read(self.credentials_file)
+        return {name: profile["firebox"][name] for name in ("aws_access_key_id", "aws_secret_access_key")}
+
+    def signed_request(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None, service: str = "lambda"
+    ) -> urllib.request.Request:
+        """A raw HTTP request to this server, signed (SigV4) with the administrator's key as boto3 would."""
+        request = AWSRequest(method, self.endpoint + path, data=body, headers=headers or {})
+        keys = self.credentials
+        SigV4Auth(Credentials(keys["aws_access_key_id"], keys["aws_secret_access_key"]), service, "us-east-1").add_auth(
+            request
+        )
+        return urllib.request.Request(request.url, data=body or None, headers=dict(request.headers), method=method)
+
+    def client(
+        self,
+        service: str = "lambda",
+        credentials: dict[str, str] | None = None,
+        region: str = "us-east-1",
+        **config: Any,
+    ) -> Any:
+        """A boto3 client of this server, signing with `credentials` (the administrator's unless told)."""
         return boto3.client(
             service,
             endpoint_url=self.endpoint,
-            region_name="us-east-1",
+            region_name=region,
             config=Config(retries={"max_attempts": 0}, read_timeout=120, **config),
-            **CREDENTIALS,
+            **(credentials or self.credentials),
         )

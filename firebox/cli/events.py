@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from firebox.cli.connection import CommandFailed, Connection
+from firebox.cli.connection import Connection
 
 _UNBOUNDED_WIDTH = 1000  # piped, a row stays one line
 
@@ -51,11 +49,7 @@ def _table(events: list[dict[str, Any]]) -> Table:
 def events(connection: Connection, name: str, limit: int, as_json: bool) -> None:
     """Show the latest asynchronous events of function NAME: delivered, retried, sent on, or expired."""
     connection.client("lambda").get_function_configuration(FunctionName=name)  # an unknown name fails here
-    try:
-        with urllib.request.urlopen(f"{connection.endpoint}/firebox/events/{name}?limit={limit}", timeout=30) as reply:
-            found: list[dict[str, Any]] = json.loads(reply.read())
-    except (urllib.error.URLError, OSError) as exc:
-        raise CommandFailed(f"cannot read the events of {name} from {connection.endpoint}: {exc}") from exc
+    found: list[dict[str, Any]] = connection.call("GET", f"/firebox/events/{name}?limit={limit}")
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return

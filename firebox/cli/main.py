@@ -10,6 +10,7 @@ from firebox.cli.connection import DEFAULT_ENDPOINT, DEFAULT_REGION, Connection,
 from firebox.cli.deploy import deploy
 from firebox.cli.events import events
 from firebox.cli.invoke import invoke
+from firebox.cli.keys import keys
 from firebox.cli.listing import list_functions
 from firebox.cli.logs import logs
 from firebox.cli.serve import serve
@@ -56,6 +57,7 @@ cli.add_command(invoke)
 cli.add_command(list_functions)
 cli.add_command(logs)
 cli.add_command(events)
+cli.add_command(keys)
 
 
 def main() -> None:

@@ -136,6 +136,11 @@ def _scaling_rate(text: str) -> tuple[int, float]:
     help="Asynchronous events tried at once, over all functions.",
 )
 @click.option(
+    "--insecure-no-auth",
+    is_flag=True,
+    help="Accept requests without checking their signatures: anyone who reaches the port may deploy and invoke.",
+)
+@click.option(
     "--preload",
     default=",".join(_DEFAULTS.preload),
     show_default=True,
@@ -160,6 +165,7 @@ def serve(
     memory_mb: int,
     async_retry_delay: float,
     async_concurrency: int,
+    insecure_no_auth: bool,
     preload: str,
     log_level: str,
 ) -> None:
@@ -188,5 +194,6 @@ def serve(
         memory_mb=memory_mb,
         async_retry_delay_s=async_retry_delay,
         async_concurrency=async_concurrency,
+        require_auth=not insecure_no_auth,
     )
     _run(settings)

@@ -11,8 +11,11 @@ from aiohttp import web
 
 from firebox.errors import InvalidParameter, PayloadTooLarge, RequestEntityTooLarge, ResourceNotFound
 from firebox.frontend import identifiers
+from firebox.frontend.access_keys import KeysApi
 from firebox.frontend.account import Account
 from firebox.frontend.aliases import Aliases
+from firebox.frontend.authentication import Authenticator
+from firebox.frontend.authorization import Authorization
 from firebox.frontend.aws_errors import error_response
 from firebox.frontend.concurrency import FunctionConcurrency
 from firebox.frontend.context import Call, Frontend, Operation
@@ -20,6 +23,7 @@ from firebox.frontend.event_invoke_configs import EventInvokeConfigs
 from firebox.frontend.functions import Functions
 from firebox.frontend.invoke import MAX_SYNC_PAYLOAD_BYTES, Invoke
 from firebox.frontend.logs_api import LogsApi
+from firebox.frontend.permissions import Permissions
 from firebox.frontend.protocol import ServiceApi, parse_request, serialize_result
 from firebox.frontend.provisioned import ProvisionedConcurrency
 from firebox.frontend.queues_api import TARGET_PREFIX as QUEUES_TARGET
@@ -31,11 +35,15 @@ from firebox.queues import QueueService
 MAX_REQUEST_BYTES = 69_905_067  # AWS: a request must be smaller than this (4/3 of 50 MB: a base64-encoded zip)
 _CODE_PATH = re.compile(r"^/firebox/code/([0-9a-f]{64})\.zip$")
 _EVENTS_PATH = re.compile(r"^/firebox/events/([a-zA-Z0-9_-]{1,64})$")
+_KEYS_PATH = re.compile(r"^/firebox/keys(?:/(AKIA[A-Z2-7]{16}))?$")
 
 
 class LambdaApi:
-    def __init__(self, frontend: Frontend, queues: QueueService) -> None:
+    def __init__(self, frontend: Frontend, queues: QueueService, authenticator: Authenticator, keys: KeysApi) -> None:
         self._frontend = frontend
+        self._auth = authenticator
+        self._authorization = Authorization(frontend.registry, frontend.arns)
+        self._keys = keys
         self._operations: dict[str, Operation] = {}
         resources = (
             Functions(frontend),
@@ -47,12 +55,13 @@ class LambdaApi:
             ProvisionedConcurrency(frontend),
             EventInvokeConfigs(frontend),
             Tags(frontend),
+            Permissions(frontend),
         )
         for resource in resources:
             self._operations.update(resource.operations())
         self._api = ServiceApi("lambda", self._operations)
-        self._logs = LogsApi(frontend.log_store, frontend.assignment.flush_logs)
-        self._queues = QueuesApi(queues)
+        self._logs = LogsApi(frontend.log_store, frontend.assignment.flush_logs, authenticator)
+        self._queues = QueuesApi(queues, authenticator)
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=MAX_REQUEST_BYTES - 1, handler_args={"access_log": None})
@@ -70,7 +79,7 @@ class LambdaApi:
             if is_query_request(request):
                 return await self._queues.handle_query(request, request_id)
             if request.path.startswith("/firebox/"):
-                return self._firebox_route(request)
+                return await self._firebox_route(request)
             return await self._lambda_operation(request, request_id)
         except web.HTTPRequestEntityTooLarge:
             too_large = RequestEntityTooLarge(f"Request must be smaller than {MAX_REQUEST_BYTES} bytes")
@@ -86,23 +95,29 @@ class LambdaApi:
                 f"Request must be smaller than {MAX_SYNC_PAYLOAD_BYTES} bytes for the InvokeFunction operation"
             )
         try:
-            body = await request.read()
+            caller = await self._auth.caller(request, "lambda")
         except web.HTTPRequestEntityTooLarge as exc:
             raise RequestEntityTooLarge(
                 f"Request must be smaller than {MAX_REQUEST_BYTES} bytes for the {operation.name} operation"
             ) from exc
-        params = parse_request(operation, uri_params, request.query, request.headers, body)
-        call = Call(request_id=request_id, base_url=f"{request.scheme}://{request.host}")
+        params = parse_request(operation, uri_params, request.query, request.headers, await request.read())
+        await self._authorization.check(caller, operation.name, params)
+        call = Call(request_id=request_id, base_url=f"{request.scheme}://{request.host}", caller=caller)
         result = await self._operations[operation.name](params, call)
         reply = serialize_result(operation, result)
         reply.headers["x-amzn-RequestId"] = request_id
         return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
 
-    def _firebox_route(self, request: web.Request) -> web.StreamResponse:
+    async def _firebox_route(self, request: web.Request) -> web.StreamResponse:
         if request.path == "/firebox/health":
             return web.json_response({"status": "ok", "pid": os.getpid()})
+        keys_path = _KEYS_PATH.match(request.path)
+        if keys_path is not None:
+            return await self._keys.handle(request, await self._auth.caller(request, "lambda"), keys_path.group(1))
         events_of = _EVENTS_PATH.match(request.path)
         if request.method == "GET" and events_of is not None:
+            caller = await self._auth.caller(request, "lambda")
+            caller.require("lambda:GetFunction", self._frontend.arns.function(events_of.group(1)))
             summaries = self._frontend.events.summaries(events_of.group(1), _events_limit(request.query.get("limit")))
             return web.Response(body=msgspec.json.encode(summaries), content_type="application/json")
         found = _CODE_PATH.match(request.path)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from firebox.errors import (
+    AccessDenied,
     BatchEntryIdsNotDistinct,
     BatchTooLong,
     ConstraintViolated,
@@ -21,6 +22,7 @@ from firebox.errors import (
     InvalidQueueParameter,
     InvalidRequestContent,
     MessageNotInFlight,
+    MissingAuthentication,
     MissingParameter,
     PayloadTooLarge,
     ProvisionedConfigNotFound,
@@ -35,9 +37,11 @@ from firebox.errors import (
     RestoreFailed,
     RestoreTimedOut,
     RevisionMismatch,
+    SignatureMismatch,
     SnapshotNotReady,
     Throttled,
     TooManyBatchEntries,
+    UnknownAccessKey,
     UnknownOperation,
     UnknownQueueAction,
 )
@@ -59,6 +63,10 @@ AWS_ERRORS: dict[type[FireboxError], tuple[str, int]] = {
     RevisionMismatch: ("PreconditionFailedException", 412),
     SnapshotNotReady: ("SnapStartNotReadyException", 409),
     Throttled: ("TooManyRequestsException", 429),
+    MissingAuthentication: ("MissingAuthenticationTokenException", 403),
+    UnknownAccessKey: ("UnrecognizedClientException", 403),
+    SignatureMismatch: ("InvalidSignatureException", 403),
+    AccessDenied: ("AccessDeniedException", 403),
     RestoreFailed: ("SnapStartException", 400),
     RestoreTimedOut: ("SnapStartTimeoutException", 408),
 }
@@ -121,6 +129,10 @@ SQS_ERRORS: dict[type[FireboxError], tuple[str, str, int]] = {
     QueueOperationUnsupported: ("UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation", 400),
     UnknownQueueAction: ("InvalidAction", "InvalidAction", 400),
     RequestEntityTooLarge: ("RequestEntityTooLarge", "RequestEntityTooLarge", 413),
+    MissingAuthentication: ("MissingAuthenticationToken", "MissingAuthenticationToken", 403),
+    UnknownAccessKey: ("InvalidClientTokenId", "InvalidClientTokenId", 403),
+    SignatureMismatch: ("SignatureDoesNotMatch", "SignatureDoesNotMatch", 403),
+    AccessDenied: ("AccessDenied", "AccessDenied", 403),
 }
 
 

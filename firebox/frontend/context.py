@@ -9,6 +9,7 @@ from typing import Any
 from firebox.assignment import Assignment
 from firebox.errors import ResourceNotFound
 from firebox.events import AsyncInvocations
+from firebox.frontend.authentication import Caller
 from firebox.frontend.function_shapes import function_configuration
 from firebox.frontend.qualifiers import resolve_config
 from firebox.observability import LogStore
@@ -22,6 +23,7 @@ class Call:
 
     request_id: str
     base_url: str  # scheme://host:port the client reached us at, for URLs we hand back
+    caller: Caller
 
 
 Params = dict[str, Any]

@@ -189,7 +189,8 @@ class Functions:
             snap_start=snap_start,
             dead_letter_target=self._dead_letter_target(params) or None,
         )
-        created = await self._f.registry.create_function(config, check_new_tags(params.get("Tags", {})))
+        tags = check_new_tags(params.get("Tags", {}))
+        created = await self._f.registry.create_function(config, tags, owner=call.caller.principal)
         if params.get("Publish"):
             created = await self._f.publish(name)
         return self._f.configuration(created)

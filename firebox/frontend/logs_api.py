@@ -11,6 +11,7 @@ import msgspec
 from aiohttp import web
 
 from firebox.errors import FireboxError, InvalidParameter, InvalidRequestContent, ResourceNotFound
+from firebox.frontend.authentication import Authenticator
 from firebox.frontend.aws_errors import aws_error_of
 from firebox.frontend.validation import validate
 from firebox.observability import LogEvent, LogStore
@@ -42,8 +43,11 @@ def _token(params: Params) -> int:
 
 
 class LogsApi:
-    def __init__(self, store: LogStore, flush_writers: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self, store: LogStore, flush_writers: Callable[[], Awaitable[None]], authenticator: Authenticator
+    ) -> None:
         self._store = store
+        self._auth = authenticator
         self._flush_writers = flush_writers  # lines written in worker processes are stored before any read
         self._model = botocore.session.get_session().get_service_model("logs")
         self._operations: dict[str, Callable[[Params], Awaitable[Params]]] = {
@@ -55,6 +59,7 @@ class LogsApi:
 
     async def handle(self, request: web.Request, target: str, request_id: str) -> web.Response:
         try:
+            await self._auth.caller(request, "logs")
             operation = self._operations.get(target.removeprefix(TARGET_PREFIX))
             if operation is None:
                 raise InvalidRequestContent(f"Firebox does not serve the CloudWatch Logs operation {target}")

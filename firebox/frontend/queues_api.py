@@ -27,6 +27,7 @@ from firebox.errors import (
     QueueRequestRejected,
     UnknownQueueAction,
 )
+from firebox.frontend.authentication import Authenticator
 from firebox.frontend.aws_errors import sqs_error_of
 from firebox.frontend.protocol import parse_request, serialize_result
 from firebox.frontend.query_protocol import parse_form, xml_error, xml_result
@@ -73,8 +74,9 @@ def is_query_request(request: web.Request) -> bool:
 
 
 class QueuesApi:
-    def __init__(self, service: QueueService) -> None:
+    def __init__(self, service: QueueService, authenticator: Authenticator) -> None:
         self._service = service
+        self._auth = authenticator
         self._model = botocore.session.get_session().get_service_model("sqs")
         self._handlers: dict[str, Handler] = {
             "CreateQueue": self.create_queue,
@@ -108,6 +110,7 @@ class QueuesApi:
     async def handle_json(self, request: web.Request, target: str, request_id: str) -> web.Response:
         headers = {"x-amzn-RequestId": request_id}
         try:
+            await self._auth.caller(request, "sqs")
             operation, handler = self._operation(target.removeprefix(TARGET_PREFIX))
             body = await request.read() or b"{}"
             try:
@@ -130,6 +133,7 @@ class QueuesApi:
 
     async def handle_query(self, request: web.Request, request_id: str) -> web.Response:
         try:
+            await self._auth.caller(request, "sqs")
             form = {**request.query, **(await request.post())}
             action = form.get("Action")
             if not isinstance(action, str):

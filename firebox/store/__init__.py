@@ -3,6 +3,7 @@
 from firebox.store.arns import Arns
 from firebox.store.base import Entry, KeyExists, RevisionConflict, StateStore
 from firebox.store.code import MAX_UNZIPPED_BYTES, ZIP_ERRORS, CodeStore, inspect_zip
+from firebox.store.keys import AccessKey, AccessKeys
 from firebox.store.records import (
     LATEST,
     AliasRecord,
@@ -10,7 +11,9 @@ from firebox.store.records import (
     EventInvokeConfigRecord,
     FunctionConfig,
     FunctionRecord,
+    PolicyStatement,
     ProvisionedRecord,
+    ResourcePolicyRecord,
 )
 from firebox.store.registry import FunctionRegistry, new_revision_id, now_last_modified, published_number
 from firebox.store.sqlite import SqliteStore
@@ -19,6 +22,8 @@ __all__ = [
     "LATEST",
     "MAX_UNZIPPED_BYTES",
     "ZIP_ERRORS",
+    "AccessKey",
+    "AccessKeys",
     "AliasRecord",
     "Arns",
     "CodeRef",
@@ -29,7 +34,9 @@ __all__ = [
     "FunctionRecord",
     "FunctionRegistry",
     "KeyExists",
+    "PolicyStatement",
     "ProvisionedRecord",
+    "ResourcePolicyRecord",
     "RevisionConflict",
     "SqliteStore",
     "StateStore",

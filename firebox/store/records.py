@@ -68,6 +68,7 @@ class FunctionRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     next_version: int = 1
     reserved_concurrency: int | None = None  # PutFunctionConcurrency: None when nothing is reserved
     tags: dict[str, str] = msgspec.field(default_factory=dict)
+    owner: str = ""  # the principal that created it ("": the administrator, as before keys existed)
 
 
 class AliasRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -101,9 +102,23 @@ class EventInvokeConfigRecord(msgspec.Struct, frozen=True, forbid_unknown_fields
     on_failure: str | None = None
 
 
+class PolicyStatement(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    qualifier: str | None  # the version or alias it was added on (None: the unqualified function)
+    sid: str
+    document: str  # the statement, as JSON text in AWS's shape
+
+
+class ResourcePolicyRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A function's resource-based policy: who else may do what with it (AddPermission)."""
+
+    statements: tuple[PolicyStatement, ...]
+    revision_id: str
+
+
 encode = msgspec.msgpack.Encoder().encode
 decode_function = msgspec.msgpack.Decoder(FunctionRecord).decode
 decode_version = msgspec.msgpack.Decoder(FunctionConfig).decode
 decode_alias = msgspec.msgpack.Decoder(AliasRecord).decode
 decode_provisioned = msgspec.msgpack.Decoder(ProvisionedRecord).decode
+decode_resource_policy = msgspec.msgpack.Decoder(ResourcePolicyRecord).decode
 decode_event_invoke_config = msgspec.msgpack.Decoder(EventInvokeConfigRecord).decode

@@ -2,7 +2,8 @@
 
 Layout of keys: `fn/NAME` holds the function ($LATEST and the next version number), `ver/NAME/0000000007`
 each immutable published version, `alias/NAME/ALIAS` each alias, `pc/NAME/QUALIFIER` each provisioned
-concurrency configuration, `eic/NAME/QUALIFIER` each asynchronous invocation configuration. A version or
+concurrency configuration, `eic/NAME/QUALIFIER` each asynchronous invocation configuration, `policy/NAME` the
+function's resource policy. A version or
 alias exists while its key and its function's key both do, so deleting the function key alone deletes the
 whole function.
 `next_version` is only the starting guess for the next number, so a crash between the two writes of a
@@ -27,11 +28,14 @@ from firebox.store.records import (
     EventInvokeConfigRecord,
     FunctionConfig,
     FunctionRecord,
+    PolicyStatement,
     ProvisionedRecord,
+    ResourcePolicyRecord,
     decode_alias,
     decode_event_invoke_config,
     decode_function,
     decode_provisioned,
+    decode_resource_policy,
     decode_version,
     encode,
 )
@@ -67,6 +71,10 @@ def _event_invoke_config_key(name: str, qualifier: str) -> str:
     return f"eic/{name}/{qualifier}"
 
 
+def _policy_key(name: str) -> str:
+    return f"policy/{name}"
+
+
 def _alias_key(name: str, alias: str) -> str:
     return f"alias/{name}/{alias}"
 
@@ -87,9 +95,11 @@ class FunctionRegistry:
 
     # -- functions ----------------------------------------------------------------------------------
 
-    async def create_function(self, config: FunctionConfig, tags: dict[str, str] | None = None) -> FunctionConfig:
+    async def create_function(
+        self, config: FunctionConfig, tags: dict[str, str] | None = None, owner: str = ""
+    ) -> FunctionConfig:
         await self._forget_leftovers(config.name)
-        record = FunctionRecord(latest=config, tags=tags or {})
+        record = FunctionRecord(latest=config, tags=tags or {}, owner=owner)
         try:
             await self._store.create(_function_key(config.name), encode(record))
         except KeyExists as exc:
@@ -192,6 +202,7 @@ class FunctionRegistry:
         for prefix in (f"alias/{name}/", f"ver/{name}/", f"pc/{name}/", f"eic/{name}/"):
             for entry in await self._store.scan(prefix):
                 await self._store.delete(entry.key)
+        await self._store.delete(_policy_key(name))
 
     # -- versions -----------------------------------------------------------------------------------
 
@@ -375,6 +386,39 @@ class FunctionRegistry:
     async def list_event_invoke_configs(self, name: str) -> list[EventInvokeConfigRecord]:
         await self.get_function(name)
         return [decode_event_invoke_config(e.value) for e in await self._store.scan(f"eic/{name}/")]
+
+    # -- resource policies ----------------------------------------------------------------------------------
+
+    async def resource_policy(self, name: str) -> ResourcePolicyRecord | None:
+        """The function's resource policy; None when it has no statement (or the function is gone)."""
+        entry = await self._store.get(_policy_key(name))
+        return self._decode(entry, decode_resource_policy) if entry is not None else None
+
+    async def change_resource_policy(
+        self,
+        name: str,
+        change: Callable[[tuple[PolicyStatement, ...]], tuple[PolicyStatement, ...]],
+        expected_revision_id: str | None = None,
+    ) -> ResourcePolicyRecord:
+        """Store what `change` makes of the function's statements, under a new RevisionId."""
+        await self.get_function(name)
+        key = _policy_key(name)
+        for _ in range(_CAS_ATTEMPTS):
+            entry = await self._store.get(key)
+            current = decode_resource_policy(entry.value) if entry is not None else ResourcePolicyRecord((), "")
+            _check_revision(current.revision_id, expected_revision_id, "GetPolicy")
+            changed = ResourcePolicyRecord(change(current.statements), new_revision_id())
+            try:
+                if entry is None:
+                    await self._store.create(key, encode(changed))
+                elif changed.statements:
+                    await self._store.update(key, encode(changed), entry.revision)
+                else:
+                    await self._store.delete(key, entry.revision)
+            except (KeyExists, RevisionConflict):
+                continue
+            return changed
+        raise ResourceConflict(f"The function {name} is being changed by another request. Try again.")
 
 
 def published_number(version: str) -> int | None:

@@ -261,9 +261,11 @@ class RemoteWorker:
 
     async def _stop_process(self, *, graceful: bool) -> None:
         """Stop the worker process: when this server stops, by asking (it ends its environments first); when
-        it failed, by SIGKILL (its environments die with it)."""
+        it failed or has not finished starting, by SIGKILL (its environments die with it)."""
         channel, self._channel = self._channel, None
-        if channel is not None:
+        if channel is None:
+            graceful = False  # still starting (no hello yet): there is nobody to ask and nothing to end
+        else:
             if graceful:
                 channel.send({"id": next(self._ids), "op": "shutdown", "args": {}})
             channel.close()

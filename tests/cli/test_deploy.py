@@ -51,7 +51,7 @@ def test_deploy_creates_then_updates_the_code(
     app = _write_app(tmp_path / "app", "first")
     args = ("deploy", function_name, str(app), "--runtime", "python3.11", "--handler", "app.handler")
 
-    created = firebox(server.endpoint, *args)
+    created = firebox(server, *args)
 
     assert created.returncode == 0, created.stderr
     assert created.stdout.startswith(f"created {function_name} (version $LATEST, CodeSha256 ")
@@ -59,7 +59,7 @@ def test_deploy_creates_then_updates_the_code(
     assert lambda_client.get_function_configuration(FunctionName=function_name)["Role"] == DEFAULT_ROLE
 
     _write_app(app, "second")
-    updated = firebox(server.endpoint, *args)
+    updated = firebox(server, *args)
 
     assert updated.returncode == 0, updated.stderr
     assert updated.stdout.startswith(f"updated {function_name} (version $LATEST, ")
@@ -71,7 +71,7 @@ def test_deploy_sets_the_options_given_and_keeps_the_others(
 ) -> None:
     app = _write_app(tmp_path / "app", "hi")
     created = firebox(
-        server.endpoint,
+        server,
         "deploy",
         function_name,
         str(app),
@@ -94,7 +94,7 @@ def test_deploy_sets_the_options_given_and_keeps_the_others(
     assert _invoke(lambda_client, function_name)["env"] == {"COLOR": "blue", "URL": "http://x/?a=b"}
 
     # No --runtime or --handler: an existing function keeps its own.
-    updated = firebox(server.endpoint, "deploy", function_name, str(app), "--timeout", "5")
+    updated = firebox(server, "deploy", function_name, str(app), "--timeout", "5")
 
     assert updated.returncode == 0, updated.stderr
     config = lambda_client.get_function_configuration(FunctionName=function_name)
@@ -104,7 +104,7 @@ def test_deploy_sets_the_options_given_and_keeps_the_others(
 
 
 def test_creating_needs_runtime_and_handler(server: FireboxServer, function_name: str, tmp_path: Path) -> None:
-    result = firebox(server.endpoint, "deploy", function_name, str(_write_app(tmp_path / "app", "hi")))
+    result = firebox(server, "deploy", function_name, str(_write_app(tmp_path / "app", "hi")))
 
     assert result.returncode == 1
     needed = f"error: --runtime and --handler are needed to create the function {function_name}\n"

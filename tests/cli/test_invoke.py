@@ -28,7 +28,7 @@ def echo(create_function: Callable[..., dict[str, Any]], function_name: str) -> 
 
 
 def test_prints_the_response_as_json_and_the_log_tail_on_stderr(server: FireboxServer, echo: str) -> None:
-    result = firebox(server.endpoint, "invoke", echo, "--payload", '{"n": 1, "text": "é"}', "--log")
+    result = firebox(server, "invoke", echo, "--payload", '{"n": 1, "text": "é"}', "--log")
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"event": {"n": 1, "text": "é"}, "version": "$LATEST"}
@@ -42,7 +42,7 @@ def test_reads_the_payload_from_a_file(server: FireboxServer, echo: str, tmp_pat
     event = tmp_path / "event.json"
     event.write_text('{"from": "file"}')
 
-    result = firebox(server.endpoint, "invoke", echo, "--payload", f"@{event}")
+    result = firebox(server, "invoke", echo, "--payload", f"@{event}")
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["event"] == {"from": "file"}
@@ -52,14 +52,14 @@ def test_reads_the_payload_from_a_file(server: FireboxServer, echo: str, tmp_pat
 def test_invokes_the_qualified_version(server: FireboxServer, lambda_client: Any, echo: str) -> None:
     version = lambda_client.publish_version(FunctionName=echo)["Version"]
 
-    result = firebox(server.endpoint, "invoke", echo, "--qualifier", version)
+    result = firebox(server, "invoke", echo, "--qualifier", version)
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"event": {}, "version": version}
 
 
 def test_a_function_error_prints_the_error_and_exits_1(server: FireboxServer, echo: str) -> None:
-    result = firebox(server.endpoint, "invoke", echo, "--payload", '{"fail": "on purpose"}')
+    result = firebox(server, "invoke", echo, "--payload", '{"fail": "on purpose"}')
 
     assert result.returncode == 1
     error = json.loads(result.stdout)
@@ -69,7 +69,7 @@ def test_a_function_error_prints_the_error_and_exits_1(server: FireboxServer, ec
 
 def test_a_payload_that_is_not_json_is_refused_before_sending(server: FireboxServer) -> None:
     # The function does not exist: a request would have answered ResourceNotFoundException instead.
-    result = firebox(server.endpoint, "invoke", "no-such-function", "--payload", "{not json")
+    result = firebox(server, "invoke", "no-such-function", "--payload", "{not json")
 
     assert result.returncode == 1
     assert result.stderr.startswith("error: --payload is not valid JSON: ")
@@ -77,7 +77,7 @@ def test_a_payload_that_is_not_json_is_refused_before_sending(server: FireboxSer
 
 
 def test_an_unknown_function_is_a_one_line_error(server: FireboxServer) -> None:
-    result = firebox(server.endpoint, "invoke", "no-such-function")
+    result = firebox(server, "invoke", "no-such-function")
 
     assert result.returncode == 1
     assert result.stderr.startswith("error: ResourceNotFoundException: Function not found: arn:aws:lambda:")

@@ -16,7 +16,7 @@ def test_lists_the_function_with_its_configuration(
 ) -> None:
     create_function(MemorySize=320, Timeout=7)
 
-    result = firebox(server.endpoint, "list")
+    result = firebox(server, "list")
 
     assert result.returncode == 0, result.stderr
     header = result.stdout.splitlines()[0].split()
@@ -27,7 +27,7 @@ def test_lists_the_function_with_its_configuration(
 
 def test_says_when_there_are_none_and_follows_every_page(start_server: Callable[..., FireboxServer]) -> None:
     own = start_server()  # a server of its own, so the count is exact
-    empty = firebox(own.endpoint, "list")
+    empty = firebox(own, "list")
     assert (empty.returncode, empty.stdout, empty.stderr) == (0, "", "no functions\n")
 
     client = own.client()
@@ -38,7 +38,7 @@ def test_says_when_there_are_none_and_follows_every_page(start_server: Callable[
             FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler", Code={"ZipFile": code}
         )
 
-    result = firebox(own.endpoint, "list")
+    result = firebox(own, "list")
 
     assert result.returncode == 0, result.stderr
     assert [line.split()[0] for line in result.stdout.splitlines()[1:]] == names

@@ -12,7 +12,7 @@ from typing import IO, Any
 
 import pytest
 
-from tests.cli import firebox
+from tests.cli import cli_environment, firebox
 from tests.server_process import FIREBOX, FireboxServer
 
 APP = """
@@ -47,7 +47,7 @@ def test_shows_the_platform_lines_and_the_handlers_output(
 ) -> None:
     lambda_client.invoke(FunctionName=talker, Payload=b'{"word": "pumpkin"}')
 
-    result = firebox(server.endpoint, "logs", talker)
+    result = firebox(server, "logs", talker)
 
     assert result.returncode == 0, result.stderr
     messages = [line.split(" ", 3)[3] for line in result.stdout.splitlines()]
@@ -57,14 +57,14 @@ def test_shows_the_platform_lines_and_the_handlers_output(
 
 
 def test_since_must_be_a_duration(server: FireboxServer, talker: str) -> None:
-    result = firebox(server.endpoint, "logs", talker, "--since", "ten minutes")
+    result = firebox(server, "logs", talker, "--since", "ten minutes")
 
     assert result.returncode == 2
     assert "is not a duration such as 30s, 10m, 2h or 1d" in result.stderr
 
 
 def test_an_unknown_function_exits_1(server: FireboxServer) -> None:
-    result = firebox(server.endpoint, "logs", "no-such-function", "--since", "1d")
+    result = firebox(server, "logs", "no-such-function", "--since", "1d")
 
     assert result.returncode == 1
     assert result.stderr.startswith("error: ResourceNotFoundException: Function not found: ")
@@ -72,7 +72,7 @@ def test_an_unknown_function_exits_1(server: FireboxServer) -> None:
 
 
 def test_a_function_never_invoked_has_no_logs_yet(server: FireboxServer, talker: str) -> None:
-    result = firebox(server.endpoint, "logs", talker)
+    result = firebox(server, "logs", talker)
 
     assert (result.returncode, result.stdout, result.stderr) == (0, "", f"no logs for {talker} yet\n")
 
@@ -80,7 +80,7 @@ def test_a_function_never_invoked_has_no_logs_yet(server: FireboxServer, talker:
 def test_follow_waits_for_the_group_prints_new_events_and_ends_on_ctrl_c(
     server: FireboxServer, lambda_client: Any, talker: str
 ) -> None:
-    env = {**os.environ, "FIREBOX_ENDPOINT": server.endpoint}
+    env = cli_environment(server)
     command = [str(FIREBOX), "logs", talker, "--follow"]
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
         assert process.stdout is not None and process.stderr is not None

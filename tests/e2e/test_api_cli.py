@@ -5,49 +5,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
+from tests.aws_cli import AwsCli
 from tests.conftest import ROLE
 from tests.server_process import FireboxServer
 from tests.zips import make_zip
 
-AWS = Path(sys.executable).with_name("aws")
 CODE = make_zip(
     {"app.py": "def handler(event, context):\n    return {'echo': event, 'version': context.function_version}\n"}
 )
 
 
-class Cli:
-    def __init__(self, server: FireboxServer, home: Path) -> None:
-        self._endpoint = server.endpoint
-        self._env = {
-            **os.environ,
-            "AWS_ACCESS_KEY_ID": "AKIDFIREBOXCLI",
-            "AWS_SECRET_ACCESS_KEY": "firebox-cli-secret",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_CONFIG_FILE": str(home / "config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
-            "AWS_MAX_ATTEMPTS": "1",
-            "AWS_PAGER": "",
-        }
-        self._cwd = home
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(AWS), "lambda", *args, "--endpoint-url", self._endpoint, "--output", "json"],
-            capture_output=True,
-            text=True,
-            env=self._env,
-            cwd=self._cwd,
-            timeout=60,
-            check=False,
-        )
-
+class Cli(AwsCli):
     def create_args(self, name: str, runtime: str, *extra: str) -> tuple[str, ...]:
         """The arguments of a create-function of `name` from CODE (written beside the CLI's home)."""
         (self._cwd / "code.zip").write_bytes(CODE)
@@ -65,11 +35,6 @@ class Cli:
             "fileb://code.zip",
             *extra,
         )
-
-    def json(self, *args: str) -> Any:
-        done = self.run(*args)
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout) if done.stdout.strip() else None
 
 
 def test_the_aws_cli_drives_a_function(server: FireboxServer, function_name: str, tmp_path: Path) -> None:

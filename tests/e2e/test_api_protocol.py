@@ -42,7 +42,8 @@ def _send(server: FireboxServer, method: str, path: str, body: bytes | None = No
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
         headers = {"Content-Type": "application/json"} if body is not None else {}
-        connection.request(method, path, body=body, headers=headers)
+        signed = server.signed_request(method, path, body or b"", headers)
+        connection.request(method, path, body=body, headers=dict(signed.header_items()))
         reply = connection.getresponse()
         return Answer(reply.status, reply.getheader("x-amzn-ErrorType", ""), reply.read())
     finally:

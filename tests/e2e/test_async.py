@@ -42,7 +42,7 @@ def client(server: FireboxServer) -> Any:
 
 
 def events_of(server: FireboxServer, name: str) -> list[dict[str, Any]]:
-    with urllib.request.urlopen(f"{server.endpoint}/firebox/events/{name}?limit=10000") as reply:
+    with urllib.request.urlopen(server.signed_request("GET", f"/firebox/events/{name}?limit=10000")) as reply:
         found: list[dict[str, Any]] = json.loads(reply.read())
     return found
 

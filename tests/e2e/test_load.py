@@ -12,6 +12,6 @@ from tests.server_process import FireboxServer
 def test_200_invocations_at_once_all_cold_all_succeed(start_server: Callable[..., FireboxServer]) -> None:
     server = start_server("--keep-alive", "60")
     server.create_function("sleeper", SLEEPER)
-    seconds, failed = asyncio.run(burst(server.endpoint, 200))
+    seconds, failed = asyncio.run(burst(server, 200))
     assert failed == 0 and len(seconds) == 200
     assert server.sandbox_processes() == 200  # one environment each, and none more

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -22,10 +19,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.aws_cli import AwsCli
 from tests.polling import concurrently, poll_until
 from tests.server_process import FireboxServer
 
-AWS = Path(sys.executable).with_name("aws")
 XMLNS = "{http://queue.amazonaws.com/doc/2012-11-05/}"
 
 
@@ -267,11 +264,12 @@ def test_fifo_queues_keep_group_order_and_deduplicate(sqs: Any, queue_name: str)
 
 
 def _query(server: FireboxServer, fields: dict[str, str], path: str = "/") -> tuple[int, ET.Element]:
-    request = urllib.request.Request(
-        server.endpoint + path,
-        data=urllib.parse.urlencode({**fields, "Version": "2012-11-05"}).encode(),
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-        method="POST",
+    request = server.signed_request(
+        "POST",
+        path,
+        urllib.parse.urlencode({**fields, "Version": "2012-11-05"}).encode(),
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        service="sqs",
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as reply:
@@ -350,26 +348,8 @@ def test_the_query_protocol_of_older_sdks(server: FireboxServer, queue_name: str
 
 
 def test_the_aws_cli_works_with_queues(server: FireboxServer, queue_name: str, tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "AKIDFIREBOXCLI",
-        "AWS_SECRET_ACCESS_KEY": "firebox-cli-secret",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": str(tmp_path / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
-        "AWS_MAX_ATTEMPTS": "1",
-        "AWS_PAGER": "",
-    }
-
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [str(AWS), "sqs", *args, "--endpoint-url", server.endpoint, "--output", "json"]
-        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
-
-    def cli_json(*args: str) -> Any:
-        done = cli(*args)
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout) if done.stdout.strip() else None
+    aws = AwsCli(server, tmp_path, "sqs")
+    cli, cli_json = aws.run, aws.json
 
     url = cli_json("create-queue", "--queue-name", queue_name)["QueueUrl"]
     cli_json("send-message", "--queue-url", url, "--message-body", "from the cli")

@@ -24,7 +24,7 @@ def _invoke_new_function(server: FireboxServer, source: str) -> Any:
 
 def test_region_and_account_are_configurable(start_server: Callable[..., FireboxServer]) -> None:
     server = start_server("--region", "eu-west-1", "--account-id", "123456789012")
-    client = server.client()
+    client = server.client(region="eu-west-1")
     created = client.create_function(
         FunctionName="where",
         Runtime="python3.11",

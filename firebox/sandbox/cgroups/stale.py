@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -26,7 +28,9 @@ def remove_stale_trees(parents: Mapping[Path, Callable[[Path], None]]) -> None:
         trees = [tree for tree in parent.glob("firebox-*") if _owner_gone(tree)]
         groups = [group for tree in trees for group in _groups_bottom_up(tree)]
         for group in groups:
-            release(group)
+            # Another worker process starting at the same time may have removed it first.
+            with contextlib.suppress(FileNotFoundError):
+                release(group)
         pending += [*groups, *trees]
     # A list, not a generator, inside all(): every round tries every group, children first.
     if pending and not wait_until(lambda: all([_rmdir(group) for group in pending]), _REMOVAL_DEADLINE_S):
@@ -40,8 +44,9 @@ def _owner_gone(tree: Path) -> bool:
 
 
 def _groups_bottom_up(tree: Path) -> list[Path]:
-    """Every group below `tree`, children before their parents (a group with children cannot be removed)."""
-    groups = [path for path in tree.rglob("*") if path.is_dir()]
+    """Every group below `tree`, children before their parents (a group with children cannot be removed).
+    os.walk skips what vanishes while it looks: other worker processes starting now clean the same trees."""
+    groups = [Path(directory) / name for directory, names, _ in os.walk(tree) for name in names]
     return sorted(groups, key=lambda path: len(path.parts), reverse=True)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from tests.server_process import CREDENTIALS, FireboxServer
+from tests.server_process import FireboxServer
 from tests.zips import make_zip
 
 # Shipped as `probe.py` in every hostile function's zip. Standard library only: it runs in the sandbox.
@@ -140,7 +140,7 @@ def client_of(server: FireboxServer) -> Any:
         endpoint_url=server.endpoint,
         region_name="us-east-1",
         config=Config(retries={"max_attempts": 0}, connect_timeout=5, read_timeout=30),
-        **CREDENTIALS,
+        **server.credentials,
     )
 
 
