@@ -2,7 +2,8 @@
 
 from firebox.store.arns import Arns
 from firebox.store.base import Entry, KeyExists, RevisionConflict, StateStore
-from firebox.store.code import MAX_UNZIPPED_BYTES, ZIP_ERRORS, CodeStore, inspect_zip
+from firebox.store.code import MAX_UNZIPPED_BYTES, ZIP_ERRORS, CodeStore, inspect_zip, link_target
+from firebox.store.layers import LayerRegistry
 from firebox.store.records import (
     LATEST,
     AliasRecord,
@@ -10,6 +11,9 @@ from firebox.store.records import (
     EventInvokeConfigRecord,
     FunctionConfig,
     FunctionRecord,
+    LayerPermission,
+    LayerRef,
+    LayerVersionRecord,
     ProvisionedRecord,
 )
 from firebox.store.registry import FunctionRegistry, new_revision_id, now_last_modified, published_number
@@ -29,11 +33,16 @@ __all__ = [
     "FunctionRecord",
     "FunctionRegistry",
     "KeyExists",
+    "LayerPermission",
+    "LayerRef",
+    "LayerRegistry",
+    "LayerVersionRecord",
     "ProvisionedRecord",
     "RevisionConflict",
     "SqliteStore",
     "StateStore",
     "inspect_zip",
+    "link_target",
     "new_revision_id",
     "now_last_modified",
     "published_number",
