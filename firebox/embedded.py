@@ -45,8 +45,17 @@ from firebox.sandbox import (
 )
 from firebox.sandbox.tmp_disks import TmpDisks
 from firebox.sandbox.tmp_disks import unavailable_reason as tmp_disks_unavailable
-from firebox.store import AccessKeys, Arns, CodeStore, FunctionRegistry, SqliteStore
-from firebox.worker import CodeCache, Credentials, RemoteWorker, Runtimes, Worker, WorkerService, WorkerSettings
+from firebox.store import AccessKeys, Arns, CodeStore, FunctionRegistry, LayerRegistry, SqliteStore
+from firebox.worker import (
+    CodeCache,
+    Credentials,
+    LayerCache,
+    RemoteWorker,
+    Runtimes,
+    Worker,
+    WorkerService,
+    WorkerSettings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +178,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     )
     frontend = Frontend(
         registry=registry,
+        layers=LayerRegistry(state, arns),
         code_store=code_store,
         arns=arns,
         runtimes=runtimes,
@@ -257,10 +267,12 @@ def _worker(
     runtimes: Runtimes,
 ) -> Worker:
     data = settings.data_dir.resolve()
+    code_cache = CodeCache(code_store, data / "tasks")
     return Worker(
         worker_id=_worker_id(index),
         backend=_sandbox_backend(settings, data / "sandboxes" / str(os.getpid()), index),
-        code_cache=CodeCache(code_store, data / "tasks"),
+        code_cache=code_cache,
+        layer_cache=LayerCache(code_cache, data / "opt"),
         runtimes=runtimes,
         log_store=log_store,
         settings=WorkerSettings(

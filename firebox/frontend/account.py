@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from firebox.frontend.code_upload import MAX_ZIP_BYTES
 from firebox.frontend.context import Call, Frontend, Operation, Params, Result
-from firebox.frontend.functions import MAX_ZIP_BYTES
 from firebox.store import MAX_UNZIPPED_BYTES
 
 TOTAL_CODE_SIZE_LIMIT = 80_530_636_800  # AWS: 75 GB of code per region
@@ -27,6 +27,8 @@ class Account:
             if marker_next is None:
                 break
             marker = marker_next
+        for name in await self._f.layers.names():  # layers count towards the code an account stores, as on AWS
+            total += sum(v.content.size for v in await self._f.layers.versions(name))
         return {
             "AccountLimit": {
                 "TotalCodeSize": TOTAL_CODE_SIZE_LIMIT,

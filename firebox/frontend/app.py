@@ -22,6 +22,8 @@ from firebox.frontend.context import Call, Frontend, Operation
 from firebox.frontend.event_invoke_configs import EventInvokeConfigs
 from firebox.frontend.functions import Functions
 from firebox.frontend.invoke import MAX_SYNC_PAYLOAD_BYTES, Invoke
+from firebox.frontend.layer_permissions import LayerPermissions
+from firebox.frontend.layers import Layers
 from firebox.frontend.logs_api import LogsApi
 from firebox.frontend.permissions import Permissions
 from firebox.frontend.protocol import ServiceApi, parse_request, serialize_result
@@ -56,6 +58,8 @@ class LambdaApi:
             EventInvokeConfigs(frontend),
             Tags(frontend),
             Permissions(frontend),
+            Layers(frontend),
+            LayerPermissions(frontend),
         )
         for resource in resources:
             self._operations.update(resource.operations())

@@ -13,7 +13,7 @@ from firebox.frontend.authentication import Caller
 from firebox.frontend.function_shapes import function_configuration
 from firebox.frontend.qualifiers import resolve_config
 from firebox.observability import LogStore
-from firebox.store import Arns, CodeStore, FunctionConfig, FunctionRegistry
+from firebox.store import Arns, CodeStore, FunctionConfig, FunctionRegistry, LayerRegistry
 from firebox.worker import Runtimes
 
 
@@ -34,6 +34,7 @@ Operation = Callable[[Params, Call], Awaitable[Result]]
 @dataclass(frozen=True, slots=True)
 class Frontend:
     registry: FunctionRegistry
+    layers: LayerRegistry
     code_store: CodeStore
     arns: Arns
     runtimes: Runtimes

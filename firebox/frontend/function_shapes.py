@@ -57,6 +57,8 @@ def function_configuration(
         shape["StateReasonCode"] = snapshot.reason_code
     if config.dead_letter_target:
         shape["DeadLetterConfig"] = {"TargetArn": config.dead_letter_target}
+    if config.layers:
+        shape["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.content.size} for layer in config.layers]
     if config.environment:
         shape["Environment"] = {"Variables": dict(config.environment)}
     if listed:

@@ -3,22 +3,22 @@ UpdateFunctionConfiguration, DeleteFunction."""
 
 from __future__ import annotations
 
-import asyncio
 import platform
 from typing import Any
 
 import msgspec
 
-from firebox.errors import InvalidParameter, RequestEntityTooLarge
+from firebox.errors import InvalidParameter
+from firebox.frontend.code_upload import check_unzipped_total, code_location, store_zip
 from firebox.frontend.context import Call, Frontend, Operation, Params, Result
+from firebox.frontend.function_layers import resolve_layers
 from firebox.frontend.names import new_function_name, split_function_name, unqualified_name
 from firebox.frontend.qualifiers import is_version, resolve_config
 from firebox.frontend.tags import check_new_tags
 from firebox.frontend.targets import check_dead_letter_target
-from firebox.store import LATEST, CodeRef, FunctionConfig, inspect_zip, new_revision_id, now_last_modified
+from firebox.store import LATEST, CodeRef, FunctionConfig, new_revision_id, now_last_modified
 from firebox.worker import NETWORK_CHOICES, NETWORK_VARIABLE, RESERVED_NAMES
 
-MAX_ZIP_BYTES = 52_428_800  # AWS: 50 MB zipped, uploaded directly
 MAX_ENVIRONMENT_BYTES = 4096
 _HOST_ARCHITECTURE = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(
     platform.machine().lower(), platform.machine()
@@ -30,7 +30,6 @@ _SNAP_START_MAX_STORAGE_MB = 512
 
 # Parameters whose feature Firebox does not have yet: refusing them beats pretending to honour them.
 _NOT_YET = {
-    "Layers": "Layers are not supported by Firebox yet",
     "VpcConfig": "VPC configuration has no meaning on Firebox",
     "FileSystemConfigs": "File system configurations are not supported by Firebox",
     "ImageConfig": "Container image functions are not supported by Firebox",
@@ -145,16 +144,7 @@ class Functions:
         return tuple(architectures)
 
     async def _store_zip(self, zip_file: bytes | None) -> CodeRef:
-        if zip_file is None:
-            raise InvalidParameter("Firebox takes code as ZipFile: S3 locations and container images are not supported")
-        if len(zip_file) > MAX_ZIP_BYTES:
-            raise RequestEntityTooLarge(f"Zipped code must be smaller than {MAX_ZIP_BYTES} bytes")
-        # Unzipping every member and writing the blob take long for a big package: not on the event loop.
-        return await asyncio.to_thread(self._check_and_put, zip_file)
-
-    def _check_and_put(self, zip_file: bytes) -> CodeRef:
-        inspect_zip(zip_file)
-        return self._f.code_store.put(zip_file)
+        return await store_zip(self._f.code_store, zip_file, "code")
 
     # -- operations ---------------------------------------------------------------------------------
 
@@ -170,7 +160,9 @@ class Functions:
         snap_start = params.get("SnapStart", {}).get("ApplyOn", "None")
         ephemeral_storage = params.get("EphemeralStorage", {}).get("Size", 512)
         self._check_snap_start(snap_start, runtime, ephemeral_storage)
+        layers = await resolve_layers(self._f.layers, self._f.arns, params.get("Layers", []))
         code = await self._store_zip(params["Code"].get("ZipFile"))
+        await check_unzipped_total(self._f.code_store, code, layers)
         config = FunctionConfig(
             name=name,
             version=LATEST,
@@ -188,6 +180,7 @@ class Functions:
             architectures=architectures,
             snap_start=snap_start,
             dead_letter_target=self._dead_letter_target(params) or None,
+            layers=layers,
         )
         tags = check_new_tags(params.get("Tags", {}))
         created = await self._f.registry.create_function(config, tags, owner=call.caller.principal)
@@ -200,7 +193,7 @@ class Functions:
         config = await resolve_config(self._f.registry, name, qualifier)
         result: Result = {
             "Configuration": self._f.configuration(config, qualifier),
-            "Code": {"RepositoryType": "S3", "Location": f"{call.base_url}/firebox/code/{config.code.digest}.zip"},
+            "Code": {"RepositoryType": "S3", "Location": code_location(call.base_url, config.code)},
         }
         tags = (await self._f.registry.get_function(name)).tags
         if tags:
@@ -236,6 +229,7 @@ class Functions:
         architectures = self._architectures(params)
         current = (await self._f.registry.get_function(name)).latest
         code = await self._store_zip(params.get("ZipFile"))
+        await check_unzipped_total(self._f.code_store, code, current.layers)
         if params.get("DryRun"):
             return self._f.configuration(msgspec.structs.replace(current, code=code))
 
@@ -274,6 +268,9 @@ class Functions:
             fields["dead_letter_target"] = dead_letter_target or None
         if "SnapStart" in params:
             fields["snap_start"] = params["SnapStart"].get("ApplyOn", "None")
+        if "Layers" in params:
+            fields["layers"] = await resolve_layers(self._f.layers, self._f.arns, params["Layers"])
+            await check_unzipped_total(self._f.code_store, current.code, fields["layers"])
         self._check_snap_start(
             fields.get("snap_start", current.snap_start),
             runtime,

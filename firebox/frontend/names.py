@@ -1,13 +1,19 @@
-"""Function names as Lambda accepts them: a name, a partial ARN or a full ARN, with or without qualifier."""
+"""Names as Lambda accepts them: a function's (a name, a partial ARN or a full ARN, with or without
+qualifier) and a layer's (a name or an ARN, with a version number where a layer version is meant)."""
 
 from __future__ import annotations
 
 import re
 
 from firebox.errors import InvalidParameter
+from firebox.store import Arns
 
 MAX_NAME_LENGTH = 64  # of the name itself; the model's longer limits are for ARNs
 
+_LAYER_ARN = re.compile(
+    r"^arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):layer:(?P<name>[a-zA-Z0-9_-]+)"
+    r"(?::(?P<version>[0-9]+))?$"
+)
 _NAME = re.compile(
     r"^(?:arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):function:"
     r"|(?P<partial_account>\d{12}):function:)?"
@@ -46,3 +52,24 @@ def new_function_name(value: str) -> str:
             f"Member must have length less than or equal to {MAX_NAME_LENGTH}"
         )
     return name
+
+
+def layer_name(value: str, arns: Arns) -> str | None:
+    """The name of a LayerName parameter (the model checked its form); None for a layer ARN of another
+    account or region, which cannot name a layer of this Firebox."""
+    found = _LAYER_ARN.match(value)
+    if found is None:
+        return value
+    return found.group("name") if _is_ours(found, arns) else None
+
+
+def layer_version(arn: str, arns: Arns) -> tuple[str, int] | None:
+    """(name, version) of a layer version ARN of this Firebox's account and region, else None."""
+    found = _LAYER_ARN.match(arn)
+    if found is None or found.group("version") is None or not _is_ours(found, arns):
+        return None
+    return found.group("name"), int(found.group("version"))
+
+
+def _is_ours(found: re.Match[str], arns: Arns) -> bool:
+    return found.group("region") == arns.region and found.group("account") == arns.account_id

@@ -99,7 +99,7 @@ def parse_request(
         wire = member.serialization.get("name", name)
         if location == "uri":
             if wire in uri_params:
-                params[name] = uri_params[wire]
+                params[name] = _from_text(uri_params[wire], member, wire)
         elif location == "querystring":
             if member.type_name == "list":  # ?tagKeys=a&tagKeys=b
                 if wire in query:

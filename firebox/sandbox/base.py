@@ -26,9 +26,9 @@ class PythonRuntime:
 
 @dataclass(frozen=True, slots=True)
 class Executable:
-    """A program in the function's code, such as a custom runtime's `bootstrap`."""
+    """A program in the function's code or its layers, such as a custom runtime's `bootstrap`."""
 
-    name: str  # relative to the task root
+    name: str  # relative to the task root, or else to the layers' root (/opt)
 
 
 Launch = PythonRuntime | Executable
@@ -52,11 +52,21 @@ class SandboxSpec:
     task_root: Path  # the unpacked code on the host, read-only: /var/task on AWS
     memory_mb: int
     ephemeral_storage_mb: int
+    opt_root: Path | None = None  # the function's layers merged on the host, read-only: /opt on AWS
     max_processes: int = 1024  # AWS's limit on processes and threads per environment
     network: Network = Network.NONE
     # A SnapStart template: after INIT, the runtime hands over to the sandbox, which then makes restored copies
     # of the initialised process (`SandboxBackend.restore`) instead of serving invocations itself.
     template: bool = False
+
+
+def program_root(spec: SandboxSpec, name: str) -> Path | None:
+    """The directory on the host holding the program `name`: the function's code, or else its layers (Lambda
+    looks for a custom runtime's bootstrap in /var/task, then in /opt); None when neither has it."""
+    for root in (spec.task_root, spec.opt_root):
+        if root is not None and os.path.isfile(root / name) and os.access(root / name, os.X_OK):
+            return root
+    return None
 
 
 # A sandbox runs INIT with every core of the host and gets the CPU share of its memory size (1,769 MB = one

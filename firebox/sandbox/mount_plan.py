@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 TASK_ROOT = "/var/task"
+OPT_ROOT = "/opt"
 _SYSTEM_DIRECTORIES = ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc")
 _DEVICES = ("null", "zero", "full", "random", "urandom")
 
@@ -33,7 +34,7 @@ def common_plan(host_paths: Iterable[str]) -> list[Step]:
         if not any(path == d or path.startswith(d + "/") for d in covered):
             plan.append({"kind": "bind", "path": path, "source": path})
     plan += [
-        {"kind": "dir", "path": "/opt", "mode": 0o755},
+        {"kind": "dir", "path": OPT_ROOT, "mode": 0o755},
         {"kind": "tmpfs", "path": "/dev", "options": "size=64k,mode=0755"},
         *(
             {
@@ -55,15 +56,19 @@ def common_plan(host_paths: Iterable[str]) -> list[Step]:
     return plan
 
 
-def function_plan(task_root: Path, ephemeral_storage_mb: int, resolver: Path | None, tmp_disk: bool) -> list[Step]:
-    """The function's code read-only at /var/task, its private /tmp (its own disk, sent as a mount, or else a
-    tmpfs), and (for outbound access) its resolver."""
+def function_plan(
+    task_root: Path, opt_root: Path | None, ephemeral_storage_mb: int, resolver: Path | None, tmp_disk: bool
+) -> list[Step]:
+    """The function's code read-only at /var/task, its layers read-only at /opt (an empty directory without),
+    its private /tmp (its own disk, sent as a mount, or else a tmpfs), and (for outbound access) its resolver."""
     plan: list[Step] = [
         {"kind": "bind", "path": TASK_ROOT, "source": str(task_root)},
         {"kind": "attach", "path": "/tmp"}
         if tmp_disk
         else {"kind": "tmpfs", "path": "/tmp", "options": f"size={ephemeral_storage_mb}m,mode=1777"},
     ]
+    if opt_root is not None:
+        plan.append({"kind": "bind", "path": OPT_ROOT, "source": str(opt_root)})
     if resolver is not None:
         plan.append({"kind": "bind", "path": "/etc/resolv.conf", "source": str(resolver), "file": True})
     return plan

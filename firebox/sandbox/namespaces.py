@@ -34,10 +34,11 @@ from firebox.sandbox.base import (
     SandboxExit,
     SandboxHandles,
     SandboxSpec,
+    program_root,
 )
 from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup, lambda_cpus
 from firebox.sandbox.copies import CopyPool
-from firebox.sandbox.mount_plan import TASK_ROOT, common_plan, function_plan
+from firebox.sandbox.mount_plan import OPT_ROOT, TASK_ROOT, common_plan, function_plan
 from firebox.sandbox.spares import SPARE_TMP_MB, Spare, SparePool
 from firebox.sandbox.tmp_disks import TmpDisks
 from firebox.sandbox.zygotes import Zygote, ZygoteInfo
@@ -234,10 +235,14 @@ class NamespaceBackend:
         launch = spec.launch
         if spec.template and (isinstance(launch, Executable) or (self._seccomp and not self._template_seccomp)):
             raise SandboxStartFailed("SnapStart templates need a Python runtime and the template seccomp filter")
+        program: str | None = None
         if isinstance(launch, Executable):
-            program = spec.task_root / launch.name
-            if not os.access(program, os.X_OK):
-                raise SandboxStartFailed(f"fork/exec {TASK_ROOT}/{launch.name}: no such executable file")
+            found = program_root(spec, launch.name)
+            if found is None:
+                raise SandboxStartFailed(
+                    f"Couldn't find valid bootstrap(s): [{TASK_ROOT}/{launch.name} {OPT_ROOT}/{launch.name}]"
+                )
+            program = f"{TASK_ROOT if found == spec.task_root else OPT_ROOT}/{launch.name}"
             python = self._custom_runtime_python
         else:
             python = launch
@@ -273,7 +278,9 @@ class NamespaceBackend:
             "id": spec.sandbox_id,
             "spare": spare.spare_id if spare is not None else None,
             "preparation": preparation,
-            "mounts": function_plan(spec.task_root, spec.ephemeral_storage_mb, resolver, self._tmp_disks is not None),
+            "mounts": function_plan(
+                spec.task_root, spec.opt_root, spec.ephemeral_storage_mb, resolver, self._tmp_disks is not None
+            ),
             "uid": uid,
             "gid": uid,
             "inside_id": self._settings.inside_id,
@@ -286,8 +293,8 @@ class NamespaceBackend:
                 "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{self._settings.api_port}",
             },
         }
-        if isinstance(launch, Executable):
-            request["argv"] = [f"{TASK_ROOT}/{launch.name}"]
+        if program is not None:
+            request["argv"] = [program]
         if spec.template:
             request["seccomp"] = self._template_seccomp
             request["template"] = {

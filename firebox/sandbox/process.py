@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 
 from firebox.errors import SandboxStartFailed
@@ -25,8 +26,10 @@ from firebox.sandbox.base import (
     SandboxExit,
     SandboxHandles,
     SandboxSpec,
+    program_root,
 )
 from firebox.sandbox.cgroups import CgroupTree, SandboxCgroup, lambda_cpus
+from firebox.sandbox.mount_plan import OPT_ROOT
 from firebox.sandbox.parent_death import die_with_parent
 
 log = logging.getLogger(__name__)
@@ -120,7 +123,30 @@ def _command(spec: SandboxSpec) -> tuple[str, ...]:
     if isinstance(spec.launch, PythonRuntime):
         # -S: no site processing at start (the bootstrap puts the installed packages on sys.path itself).
         return (spec.launch.interpreter, "-S", str(spec.launch.bootstrap))
-    return (str(spec.task_root / spec.launch.name),)
+    root = program_root(spec, spec.launch.name) or spec.task_root  # missing: exec fails, and says so
+    return (str(root / spec.launch.name),)
+
+
+# Firebox's Python runtime reads where the layers are from this variable, /opt when it is not set.
+OPT_ROOT_VARIABLE = "FIREBOX_OPT_ROOT"
+
+
+def _layer_paths(env: Mapping[str, str], opt_root: Path | None) -> dict[str, str]:
+    """Without mounts the layers stay where they are on the host: the search paths that name /opt (PATH,
+    LD_LIBRARY_PATH, the Python runtime's) name that directory instead, as TMPDIR does for /tmp."""
+    if opt_root is None:
+        return {}
+    moved = {OPT_ROOT_VARIABLE: str(opt_root)}
+    for name in ("PATH", "LD_LIBRARY_PATH"):
+        if name in env:
+            moved[name] = ":".join(_moved_entry(entry, opt_root) for entry in env[name].split(":"))
+    return moved
+
+
+def _moved_entry(entry: str, opt_root: Path) -> str:
+    if entry == OPT_ROOT or entry.startswith(OPT_ROOT + "/"):
+        return str(opt_root) + entry[len(OPT_ROOT) :]
+    return entry
 
 
 class ProcessBackend:
@@ -160,6 +186,7 @@ class ProcessBackend:
         host, port = api.getsockname()[:2]
         env = {
             **spec.env,
+            **_layer_paths(spec.env, spec.opt_root),
             "TMPDIR": str(tmp),
             "LAMBDA_TASK_ROOT": str(spec.task_root),
             "AWS_LAMBDA_RUNTIME_API": f"{host}:{port}",

@@ -2,8 +2,9 @@
 
 from firebox.store.arns import Arns
 from firebox.store.base import Entry, KeyExists, RevisionConflict, StateStore
-from firebox.store.code import MAX_UNZIPPED_BYTES, ZIP_ERRORS, CodeStore, inspect_zip
+from firebox.store.code import MAX_UNZIPPED_BYTES, ZIP_ERRORS, CodeStore, inspect_zip, link_target
 from firebox.store.keys import AccessKey, AccessKeys
+from firebox.store.layers import LayerRegistry
 from firebox.store.records import (
     LATEST,
     AliasRecord,
@@ -11,6 +12,9 @@ from firebox.store.records import (
     EventInvokeConfigRecord,
     FunctionConfig,
     FunctionRecord,
+    LayerPermission,
+    LayerRef,
+    LayerVersionRecord,
     PolicyStatement,
     ProvisionedRecord,
     ResourcePolicyRecord,
@@ -34,6 +38,10 @@ __all__ = [
     "FunctionRecord",
     "FunctionRegistry",
     "KeyExists",
+    "LayerPermission",
+    "LayerRef",
+    "LayerRegistry",
+    "LayerVersionRecord",
     "PolicyStatement",
     "ProvisionedRecord",
     "ResourcePolicyRecord",
@@ -41,6 +49,7 @@ __all__ = [
     "SqliteStore",
     "StateStore",
     "inspect_zip",
+    "link_target",
     "new_revision_id",
     "now_last_modified",
     "published_number",

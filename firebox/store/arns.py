@@ -14,5 +14,9 @@ class Arns:
         base = f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
         return base if qualifier is None else f"{base}:{qualifier}"
 
+    def layer(self, name: str, version: int | None = None) -> str:
+        base = f"arn:aws:lambda:{self.region}:{self.account_id}:layer:{name}"
+        return base if version is None else f"{base}:{version}"
+
     def role(self, name: str) -> str:
         return f"arn:aws:iam::{self.account_id}:role/{name}"

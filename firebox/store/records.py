@@ -24,6 +24,14 @@ class CodeRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return base64.b64encode(bytes.fromhex(self.digest)).decode()
 
 
+class LayerRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A layer version as a function uses it. The content is the function's own reference to the blob, so
+    deleting the layer version later does not take it from functions that use it (as on AWS)."""
+
+    arn: str  # the layer version's ARN
+    content: CodeRef
+
+
 class FunctionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The configuration of one function version ($LATEST, or an immutable published number)."""
 
@@ -46,6 +54,7 @@ class FunctionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     log_group: str | None = None
     snap_start: str = "None"  # SnapStart's ApplyOn: "PublishedVersions" or "None"
     dead_letter_target: str | None = None  # DeadLetterConfig's TargetArn: where failed async events go
+    layers: tuple[LayerRef, ...] = ()  # in order: a later layer's files win over an earlier one's under /opt
 
     @property
     def is_latest(self) -> bool:
@@ -115,6 +124,37 @@ class ResourcePolicyRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=Tr
     revision_id: str
 
 
+class LayerPermission(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One statement of a layer version's resource policy (AddLayerVersionPermission)."""
+
+    statement_id: str
+    action: str
+    principal: str  # an account id, "*" or an account's root ARN, as the caller gave it
+    organization_id: str | None = None
+
+
+class LayerVersionRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One immutable version of a layer, and the resource policy of that version (which does change)."""
+
+    name: str
+    version: int
+    content: CodeRef
+    created: str  # CreatedDate, formatted as LastModified is
+    policy_revision_id: str
+    description: str = ""
+    license_info: str | None = None
+    compatible_runtimes: tuple[str, ...] = ()
+    compatible_architectures: tuple[str, ...] = ()
+    permissions: tuple[LayerPermission, ...] = ()
+
+
+class LayerRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A layer name: kept after its last version is deleted, so that no version number is ever used twice."""
+
+    name: str
+    next_version: int = 1
+
+
 encode = msgspec.msgpack.Encoder().encode
 decode_function = msgspec.msgpack.Decoder(FunctionRecord).decode
 decode_version = msgspec.msgpack.Decoder(FunctionConfig).decode
@@ -122,3 +162,5 @@ decode_alias = msgspec.msgpack.Decoder(AliasRecord).decode
 decode_provisioned = msgspec.msgpack.Decoder(ProvisionedRecord).decode
 decode_resource_policy = msgspec.msgpack.Decoder(ResourcePolicyRecord).decode
 decode_event_invoke_config = msgspec.msgpack.Decoder(EventInvokeConfigRecord).decode
+decode_layer = msgspec.msgpack.Decoder(LayerRecord).decode
+decode_layer_version = msgspec.msgpack.Decoder(LayerVersionRecord).decode

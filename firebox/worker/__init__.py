@@ -3,6 +3,7 @@
 from firebox.worker.api import KeptEnvironment, WorkerApi, WorkerEvents
 from firebox.worker.code_cache import CodeCache
 from firebox.worker.invocation import Invocation, InvocationResult
+from firebox.worker.layer_cache import LayerCache
 from firebox.worker.remote import RemoteWorker
 from firebox.worker.runtimes import Runtimes
 from firebox.worker.sandbox_env import NETWORK_CHOICES, NETWORK_VARIABLE, RESERVED_NAMES, Credentials
@@ -20,6 +21,7 @@ __all__ = [
     "Invocation",
     "InvocationResult",
     "KeptEnvironment",
+    "LayerCache",
     "RemoteWorker",
     "Runtimes",
     "SnapshotKey",

@@ -1,69 +1,58 @@
-"""Unpacked deployment packages on this worker, one read-only directory per code digest."""
+"""Unpacked deployment packages and layers on this worker, one read-only directory per code digest."""
 
 from __future__ import annotations
 
-import asyncio
-import errno
 import os
 import shutil
 import stat
-import tempfile
 import zipfile
 from pathlib import Path
 
 from firebox.errors import InvalidZipFile
-from firebox.store import ZIP_ERRORS, CodeStore
-
-_READ_ONLY_FILE = 0o444
-_READ_ONLY_EXEC = 0o555
+from firebox.store import ZIP_ERRORS, CodeStore, link_target
+from firebox.worker.read_only_trees import READ_ONLY_EXEC, READ_ONLY_FILE, ReadOnlyTrees
 
 
 class CodeCache:
     def __init__(self, code_store: CodeStore, root: Path) -> None:
         self._code_store = code_store
-        self._root = root
-        self._unpacking: dict[str, asyncio.Task[Path]] = {}
-        root.mkdir(parents=True, exist_ok=True)
+        self._trees = ReadOnlyTrees(root)
 
-    async def task_root(self, digest: str) -> Path:
-        """The directory holding the unpacked code, unpacking it on first use."""
-        target = self._root / digest
-        if target.is_dir():
-            return target
-        # Concurrent cold starts of one function share a single unpack.
-        task = self._unpacking.get(digest)
-        if task is None:
-            task = asyncio.create_task(asyncio.to_thread(self._unpack, digest, target), name=f"unpack.{digest[:12]}")
-            self._unpacking[digest] = task
-            task.add_done_callback(lambda _: self._unpacking.pop(digest, None))
-        return await asyncio.shield(task)
+    async def unpacked(self, digest: str) -> Path:
+        """The directory holding the unpacked package, unpacking it on first use."""
+        return await self._trees.get(digest, lambda staging: self._unpack(digest, staging))
 
-    def _unpack(self, digest: str, target: Path) -> Path:
-        staging = Path(tempfile.mkdtemp(dir=self._root, prefix=f".{digest[:12]}-"))
+    def _unpack(self, digest: str, staging: Path) -> None:
         try:
             with zipfile.ZipFile(self._code_store.path(digest)) as archive:
+                links: list[tuple[Path, str]] = []
                 for member in archive.infolist():
-                    _extract_member(archive, member, staging)
-            for directory, _, _ in os.walk(staging):
-                os.chmod(directory, _READ_ONLY_EXEC)
-            os.rename(staging, target)
-        except OSError as exc:
-            # Another worker process unpacked it first (rename onto a directory that is not empty fails with
-            # ENOTEMPTY or EEXIST): same content by construction.
-            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not target.is_dir():
-                raise InvalidZipFile(f"Could not unpack code {digest}: {exc}") from exc
-        except ZIP_ERRORS as exc:
+                    target = link_target(archive, member)
+                    destination = _destination(staging, member.filename)
+                    if target is not None:
+                        links.append((destination, target))
+                    else:
+                        _extract_member(archive, member, destination)
+                # Symlinks come last, so that nothing is ever written through one; each is then judged on the
+                # finished tree, where a chain of them resolves as it will for the function.
+                for path, target in links:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    os.symlink(target, path)
+                for path, _ in links:
+                    if not Path(os.path.realpath(path)).is_relative_to(staging.resolve()):
+                        raise InvalidZipFile(f"Zip entry {path.relative_to(staging)} links outside the package")
+        except (OSError, *ZIP_ERRORS) as exc:
             raise InvalidZipFile(f"Could not unpack code {digest}: {exc}") from exc
-        finally:
-            if staging.exists():
-                _remove_read_only_tree(staging)
-        return target
 
 
-def _extract_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, staging: Path) -> None:
-    destination = (staging / member.filename).resolve()
+def _destination(staging: Path, name: str) -> Path:
+    destination = (staging / name).resolve()
     if not destination.is_relative_to(staging.resolve()):
-        raise InvalidZipFile(f"Zip entry {member.filename!r} points outside the package")
+        raise InvalidZipFile(f"Zip entry {name!r} points outside the package")
+    return destination
+
+
+def _extract_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, destination: Path) -> None:
     if member.is_dir():
         destination.mkdir(parents=True, exist_ok=True)
         return
@@ -73,10 +62,4 @@ def _extract_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, staging: 
     mode = member.external_attr >> 16
     # Zips made on Unix carry the mode in the high bits; an executable stays executable (a bootstrap).
     executable = bool(mode & stat.S_IXUSR) if stat.S_ISREG(mode) else False
-    os.chmod(destination, _READ_ONLY_EXEC if executable else _READ_ONLY_FILE)
-
-
-def _remove_read_only_tree(path: Path) -> None:
-    for directory, _, _ in os.walk(path):
-        os.chmod(directory, 0o755)
-    shutil.rmtree(path, ignore_errors=True)
+    os.chmod(destination, READ_ONLY_EXEC if executable else READ_ONLY_FILE)

@@ -24,6 +24,7 @@ from firebox.worker.api import KeptEnvironment, WorkerEvents
 from firebox.worker.code_cache import CodeCache
 from firebox.worker.environment import Environment, EnvState, Origin
 from firebox.worker.invocation import Invocation, InvocationResult
+from firebox.worker.layer_cache import LayerCache
 from firebox.worker.runtimes import Runtimes
 from firebox.worker.sandbox_env import NETWORK_VARIABLE, Credentials, sandbox_environment
 from firebox.worker.snapshots import (
@@ -54,6 +55,7 @@ class Worker:
         worker_id: str,
         backend: SandboxBackend,
         code_cache: CodeCache,
+        layer_cache: LayerCache,
         runtimes: Runtimes,
         log_store: LogStore,
         settings: WorkerSettings,
@@ -61,6 +63,7 @@ class Worker:
         self.worker_id = worker_id
         self._backend = backend
         self._code_cache = code_cache
+        self._layer_cache = layer_cache
         self._runtimes = runtimes
         self._log_store = log_store
         self._settings = settings
@@ -140,7 +143,8 @@ class Worker:
             sandbox_id=env.env_id,
             launch=launch,
             env=environ,
-            task_root=await self._code_cache.task_root(config.code.digest),
+            task_root=await self._code_cache.unpacked(config.code.digest),
+            opt_root=await self._layer_cache.opt_root([layer.content.digest for layer in config.layers]),
             memory_mb=config.memory_size,
             ephemeral_storage_mb=config.ephemeral_storage,
             network=Network(config.environment.get(NETWORK_VARIABLE, "none")),

@@ -74,3 +74,31 @@ def test_the_code_store_keeps_each_package_once(tmp_path: Path) -> None:
 def test_a_zip_with_no_entries_is_refused() -> None:
     with pytest.raises(InvalidZipFile, match="non-empty zip"):
         inspect_zip(make_zip({}))
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (make_zip({"../outside.py": ""}), "Zip entry '../outside.py' points outside the package"),
+        (make_zip({"/etc/cron.d/x": ""}), "Zip entry '/etc/cron.d/x' points outside the package"),
+        (make_zip({"lib/../../x": ""}), "Zip entry 'lib/../../x' points outside the package"),
+        (make_zip({}, symlinks={"lib/link": "../../etc"}), "Zip entry 'lib/link' links outside the package"),
+        (make_zip({}, symlinks={"link": "/etc/passwd"}), "Zip entry 'link' links outside the package"),
+    ],
+)
+def test_nothing_may_land_or_point_outside_the_package(data: bytes, message: str) -> None:
+    with pytest.raises(InvalidZipFile, match=message):
+        inspect_zip(data)
+
+
+def test_symlinks_inside_the_package_are_fine() -> None:
+    inspect_zip(make_zip({"lib/libfoo.so.1": "elf"}, symlinks={"lib/libfoo.so": "libfoo.so.1"}))
+    inspect_zip(make_zip({"lib/tool.py": ""}, symlinks={"bin/tool": "../lib/tool.py"}))
+
+
+def test_the_unzipped_size_of_a_stored_package(tmp_path: Path) -> None:
+    store = CodeStore(tmp_path)
+    ref = store.put(PACKAGE)
+    assert store.unzipped_size(ref.digest) == inspect_zip(PACKAGE)
+    with pytest.raises(ResourceNotFound):
+        store.unzipped_size("0" * 64)

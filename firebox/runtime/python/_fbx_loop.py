@@ -44,7 +44,8 @@ def main(snapshot: Callable[[], None] | None = None) -> int:
         sys.stderr.write("firebox runtime: AWS_LAMBDA_RUNTIME_API is not set\n")
         return 1
     line_buffer_stdio()
-    _put_code_on_path(environ.get("LAMBDA_TASK_ROOT") or os.getcwd())
+    # The process sandbox backend has no /opt mount, and says where the layers are instead.
+    _put_code_on_path(environ.get("LAMBDA_TASK_ROOT") or os.getcwd(), environ.get("FIREBOX_OPT_ROOT") or "/opt")
     client = RuntimeApiClient(address)
     logs = FunctionLogs(environ)
     try:
@@ -66,10 +67,10 @@ def main(snapshot: Callable[[], None] | None = None) -> int:
         client.close()
 
 
-def _put_code_on_path(task_root: str) -> None:
+def _put_code_on_path(task_root: str, opt_root: str) -> None:
     # AWS's order: the function's own code, then layers (site-packages layout first), then the runtime's.
     version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    sys.path[0:0] = [task_root, f"/opt/python/lib/{version}/site-packages", "/opt/python"]
+    sys.path[0:0] = [task_root, f"{opt_root}/python/lib/{version}/site-packages", f"{opt_root}/python"]
 
 
 def _init(client: RuntimeApiClient, logs: FunctionLogs, spec: str) -> Handler | None:

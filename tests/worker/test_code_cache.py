@@ -1,0 +1,68 @@
+"""The code cache: packages unpacked once per digest, read-only, with nothing written or pointing outside."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from firebox.errors import InvalidZipFile
+from firebox.store import CodeStore
+from firebox.worker import CodeCache
+from tests.zips import make_zip
+
+
+def _unpack(tmp_path: Path, package: bytes) -> Path:
+    """Unpack `package` as a worker would; stored without the upload check, as an older Firebox kept it."""
+    store = CodeStore(tmp_path / "code")
+    digest = store.put(package).digest
+    return asyncio.run(CodeCache(store, tmp_path / "tasks").unpacked(digest))
+
+
+def test_a_package_is_unpacked_read_only_with_its_modes_and_symlinks(tmp_path: Path) -> None:
+    package = make_zip(
+        {"bootstrap": "#!/bin/sh\n", "lib/libfoo.so.1": "elf"},
+        executable=("bootstrap",),
+        symlinks={"lib/libfoo.so": "libfoo.so.1", "bin/run": "../bootstrap"},
+    )
+    root = _unpack(tmp_path, package)
+    assert (root / "lib" / "libfoo.so").read_text() == "elf"
+    assert os.readlink(root / "bin" / "run") == "../bootstrap"
+    assert os.stat(root / "bootstrap").st_mode & 0o777 == 0o555
+    assert os.stat(root / "lib" / "libfoo.so.1").st_mode & 0o777 == 0o444
+    assert os.stat(root / "lib").st_mode & 0o777 == 0o555
+
+
+def test_unpacking_twice_at_once_unpacks_once(tmp_path: Path) -> None:
+    store = CodeStore(tmp_path / "code")
+    digest = store.put(make_zip({"app.py": ""})).digest
+    cache = CodeCache(store, tmp_path / "tasks")
+
+    async def both() -> list[Path]:
+        return list(await asyncio.gather(cache.unpacked(digest), cache.unpacked(digest)))
+
+    first, second = asyncio.run(both())
+    assert first == second == tmp_path / "tasks" / digest
+    assert sorted(p.name for p in (tmp_path / "tasks").iterdir()) == [digest]  # no staging left behind
+
+
+@pytest.mark.parametrize(
+    "package",
+    [
+        make_zip({"../outside.py": ""}),
+        make_zip({}, symlinks={"etc": "/etc"}),
+        make_zip({}, symlinks={"up": "../.."}),
+        # Each link points inside by its name alone; followed one after the other they leave the package:
+        # d/l is the package itself, so m (d/l/..) is its parent.
+        make_zip({"d/file": ""}, symlinks={"d/l": "..", "m": "d/l/.."}),
+        # A file written through a symlink would land where the link points: links come last, so it cannot.
+        make_zip({"link/passwd": "x"}, symlinks={"link": "/etc"}),
+    ],
+)
+def test_nothing_is_written_or_points_outside_the_package(tmp_path: Path, package: bytes) -> None:
+    with pytest.raises(InvalidZipFile):
+        _unpack(tmp_path, package)
+    assert not (tmp_path / "outside.py").exists()
+    assert [p.name for p in (tmp_path / "tasks").iterdir()] == []
