@@ -27,7 +27,7 @@ import uvloop
 
 from bench.firebox_client import create_functions, running_server
 from bench.stats import Column, print_table
-from bench.throughput import invoke_headers, missing_tools, wrk_rate, wrk_script
+from bench.throughput import invoke_headers, tools_missing, wrk_rate, wrk_script
 from firebox.config import Settings
 from firebox.events import AsyncEvent, SqliteEventStore
 
@@ -68,9 +68,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=Settings().workers, help="firebox serve --workers")
     options = parser.parse_args()
-    missing = missing_tools()
-    if missing:
-        print(f"needs {', '.join(missing)}: apt-get install -y {' '.join(missing)}", file=sys.stderr)
+    if tools_missing():
         return 2
     with tempfile.TemporaryDirectory(prefix="firebox-async-") as scratch:
         raw_rps, raw_total = uvloop.run(

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench.firebox_client import FULL_VCPU_MB, create_functions, running_server
 from bench.process_memory import children_by_parent, cmdline
-from bench.throughput import NOOP, hey_latency, invoke_headers, missing_tools, wrk_rate, wrk_script
+from bench.throughput import NOOP, hey_latency, invoke_headers, tools_missing, wrk_rate, wrk_script
 from firebox.config import Settings
 from tests.server_process import FireboxServer
 
@@ -77,9 +77,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, help="requests per second held by hey (default: wrk's maximum)")
     parser.add_argument("--runs", type=int, default=3)
     options = parser.parse_args()
-    missing = missing_tools()
-    if missing:
-        print(f"needs {', '.join(missing)}: apt-get install -y {' '.join(missing)}", file=sys.stderr)
+    if tools_missing():
         return 2
     with tempfile.TemporaryDirectory(prefix="firebox-cpu-") as scratch:
         args = ("--sandbox", options.sandbox, "--keep-alive", "3600", "--workers", str(options.workers))

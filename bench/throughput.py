@@ -56,8 +56,12 @@ def wrk_script(path: Path, headers: Mapping[str, str]) -> Path:
     return path
 
 
-def missing_tools() -> list[str]:
-    return [package for command, package in _TOOLS.items() if shutil.which(command) is None]
+def tools_missing() -> bool:
+    """Whether a load generator is missing (then says which Debian packages to install)."""
+    missing = [package for command, package in _TOOLS.items() if shutil.which(command) is None]
+    if missing:
+        print(f"needs {', '.join(missing)}: apt-get install -y {' '.join(missing)}", file=sys.stderr)
+    return bool(missing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +112,7 @@ def main() -> int:
     parser.add_argument("--sandbox", choices=("namespaces", "process"), default="namespaces")
     parser.add_argument("--workers", type=int, default=Settings().workers, help="firebox serve --workers")
     options = parser.parse_args()
-    missing = missing_tools()
-    if missing:
-        print(f"needs {', '.join(missing)}: apt-get install -y {' '.join(missing)}", file=sys.stderr)
+    if tools_missing():
         return 2
     with tempfile.TemporaryDirectory(prefix="firebox-throughput-") as scratch:
         bare_headers = invoke_headers(None, "bare")

@@ -20,6 +20,7 @@ from typing import Protocol
 import msgspec
 
 from firebox.events.records import AsyncEvent, Delivery, EventSummary, Fate, Progress
+from firebox.store import open_database
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -73,11 +74,7 @@ class EventStore(Protocol):
 
 class SqliteEventStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(path, _SCHEMA)
         self._new: list[tuple[AsyncEvent, asyncio.Future[None]]] = []
         self._changed: dict[str, tuple[Progress, float]] = {}
         self._flush_scheduled = False

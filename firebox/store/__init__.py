@@ -20,7 +20,7 @@ from firebox.store.records import (
     ResourcePolicyRecord,
 )
 from firebox.store.registry import FunctionRegistry, new_revision_id, now_last_modified, published_number
-from firebox.store.sqlite import SqliteStore
+from firebox.store.sqlite import SqliteStore, open_database
 
 __all__ = [
     "LATEST",
@@ -52,5 +52,6 @@ __all__ = [
     "link_target",
     "new_revision_id",
     "now_last_modified",
+    "open_database",
     "published_number",
 ]

@@ -29,13 +29,20 @@ INSERT OR IGNORE INTO sequence (id, last) VALUES (0, 0);
 _CACHED_ENTRIES = 4096  # past this many, the cache starts again empty
 
 
+def open_database(path: Path, schema: str) -> sqlite3.Connection:
+    """A SQLite file in WAL mode with `synchronous=NORMAL` (a commit survives the process's death), in
+    autocommit mode so that transactions are explicit, with `schema` applied."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(schema)
+    return db
+
+
 class SqliteStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(path, _SCHEMA)
         self._cache: dict[str, Entry] = {}
 
     def _next_revision(self) -> int:
