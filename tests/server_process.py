@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import functools
 import json
 import os
 import signal
@@ -193,9 +194,9 @@ class FireboxServer:
         """The administrator's key, which the server writes on its first start."""
         return self.data_dir / "credentials"
 
-    @property
+    @functools.cached_property
     def credentials(self) -> dict[str, str]:
-        """The administrator's key, as boto3.client's keyword arguments."""
+        """The administrator's key, as boto3.client's keyword arguments (read once: it never changes)."""
         profile = configparser.ConfigParser()
         profile.read(self.credentials_file)
         return {name: profile["firebox"][name] for name in ("aws_access_key_id", "aws_secret_access_key")}
