@@ -3,11 +3,13 @@ and code downloads."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 
 import msgspec
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from firebox.errors import InvalidParameter, PayloadTooLarge, RequestEntityTooLarge, ResourceNotFound
 from firebox.frontend import identifiers
@@ -40,6 +42,24 @@ _EVENTS_PATH = re.compile(r"^/firebox/events/([a-zA-Z0-9_-]{1,64})$")
 _KEYS_PATH = re.compile(r"^/firebox/keys(?:/(AKIA[A-Z2-7]{16}))?$")
 
 
+class _QuietAboutMalformedHttp(logging.Filter):
+    """aiohttp logs each request it cannot parse as HTTP (a line too long, a control character in a header)
+    at ERROR with a traceback, so anyone could fill the log with them; like any other refused request, such
+    a one is worth a line at DEBUG and no more."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            record.msg, record.args = "Refused a malformed HTTP request: %s", (error.message,)
+            record.exc_info = record.exc_text = None
+        return record.levelno >= logging.getLogger(record.name).getEffectiveLevel()
+
+
+_http_log = logging.getLogger("firebox.frontend.http")
+_http_log.addFilter(_QuietAboutMalformedHttp())
+
+
 class LambdaApi:
     def __init__(self, frontend: Frontend, queues: QueueService, authenticator: Authenticator, keys: KeysApi) -> None:
         self._frontend = frontend
@@ -64,12 +84,15 @@ class LambdaApi:
         for resource in resources:
             self._operations.update(resource.operations())
         self._api = ServiceApi("lambda", self._operations)
-        self._logs = LogsApi(frontend.log_store, frontend.assignment.flush_logs, authenticator)
+        self._logs = LogsApi(frontend.log_store, frontend.assignment.flush_logs, authenticator, frontend.arns)
         self._queues = QueuesApi(queues, authenticator)
 
     def application(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_REQUEST_BYTES - 1, handler_args={"access_log": None})
-        app.router.add_route("*", "/{path:.*}", self._dispatch)
+        app = web.Application(
+            client_max_size=MAX_REQUEST_BYTES - 1, handler_args={"access_log": None, "logger": _http_log}
+        )
+        # Every path, those with a newline in them included: they get the API's own 404, not aiohttp's.
+        app.router.add_route("*", r"/{path:[\s\S]*}", self._dispatch)
         return app
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:

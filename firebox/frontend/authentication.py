@@ -169,13 +169,20 @@ class Authenticator:
         original = AWSRequest(
             method=request.method,
             url=f"http://{request.host}{request.rel_url.raw_path_qs}",
-            headers=HTTPHeaders.from_pairs(list(request.headers.items())),
+            headers=HTTPHeaders.from_pairs([(name, _as_signed(value)) for name, value in request.headers.items()]),
             data=body,
         )
         original.context["timestamp"] = amz_date
         signer = _ClientsSignature(Credentials(key.access_key_id, key.secret_access_key), service, self._region, signed)
         canonical = signer.canonical_request(original)
         return str(signer.signature(signer.string_to_sign(original, canonical), original))
+
+
+def _as_signed(value: str) -> str:
+    """A header value as the client's signer saw it. botocore signs the text it then sends as Latin-1 bytes
+    (as http.client does); aiohttp decodes the bytes as UTF-8, keeping what is not UTF-8 as surrogates, which
+    botocore's header store cannot hold. Taking the bytes back and reading them as Latin-1 gives the text."""
+    return value if value.isascii() else value.encode("utf-8", "surrogateescape").decode("latin-1")
 
 
 def _amz(seconds: float) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -10,13 +11,15 @@ import botocore.session
 import msgspec
 from aiohttp import web
 
-from firebox.errors import FireboxError, InvalidParameter, InvalidRequestContent, ResourceNotFound
+from firebox.errors import FireboxError, InvalidParameter, InvalidRequestContent, ResourceNotFound, UnknownOperation
 from firebox.frontend.authentication import Authenticator
 from firebox.frontend.aws_errors import aws_error_of
 from firebox.frontend.validation import validate
 from firebox.observability import LogEvent, LogStore
+from firebox.store import Arns
 
 TARGET_PREFIX = "Logs_20140328."
+_GROUP_ARN = re.compile(r"^arn:aws[a-z-]*:logs:[^:]*:\d*:log-group:([^:]+)(?::\*)?$")
 _MAX_EVENTS = 10_000
 
 Params = dict[str, Any]
@@ -32,6 +35,17 @@ def _event(e: LogEvent) -> dict[str, Any]:
     }
 
 
+def _group_of(params: Params) -> str:
+    """The log group a request names, by logGroupName or by logGroupIdentifier (its name or its ARN)."""
+    name, identifier = params.get("logGroupName"), params.get("logGroupIdentifier")
+    if (name is None) == (identifier is None):
+        raise InvalidParameter("Should provide either logGroupName or logGroupIdentifier.")
+    if name is not None:
+        return str(name)
+    found = _GROUP_ARN.match(str(identifier))
+    return found.group(1) if found else str(identifier)
+
+
 def _token(params: Params) -> int:
     token = params.get("nextToken")
     if token is None:
@@ -44,10 +58,15 @@ def _token(params: Params) -> int:
 
 class LogsApi:
     def __init__(
-        self, store: LogStore, flush_writers: Callable[[], Awaitable[None]], authenticator: Authenticator
+        self,
+        store: LogStore,
+        flush_writers: Callable[[], Awaitable[None]],
+        authenticator: Authenticator,
+        arns: Arns,
     ) -> None:
         self._store = store
         self._auth = authenticator
+        self._arns = arns
         self._flush_writers = flush_writers  # lines written in worker processes are stored before any read
         self._model = botocore.session.get_session().get_service_model("logs")
         self._operations: dict[str, Callable[[Params], Awaitable[Params]]] = {
@@ -59,17 +78,20 @@ class LogsApi:
 
     async def handle(self, request: web.Request, target: str, request_id: str) -> web.Response:
         try:
-            await self._auth.caller(request, "logs")
-            operation = self._operations.get(target.removeprefix(TARGET_PREFIX))
+            caller = await self._auth.caller(request, "logs")
+            name = target.removeprefix(TARGET_PREFIX)
+            operation = self._operations.get(name)
             if operation is None:
-                raise InvalidRequestContent(f"Firebox does not serve the CloudWatch Logs operation {target}")
+                raise UnknownOperation(f"Firebox does not serve the CloudWatch Logs operation {target}")
             try:
                 params = msgspec.json.decode(await request.read() or b"{}")
             except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
                 raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
             if not isinstance(params, dict):
                 raise InvalidRequestContent("The request body must be a JSON object")
-            validate(params, self._model.operation_model(target.removeprefix(TARGET_PREFIX)).input_shape)
+            validate(params, self._model.operation_model(name).input_shape)
+            group = _group_of(params) if name != "DescribeLogGroups" else "*"
+            caller.require(f"logs:{name}", self._arns.log_group(group))
             await self._flush_writers()
             result = await operation(params)
         except FireboxError as error:
@@ -85,17 +107,18 @@ class LogsApi:
             headers={"x-amzn-RequestId": request_id},
         )
 
-    def _existing_group(self, group: str) -> str:
+    def _existing_group(self, params: Params) -> str:
+        group = _group_of(params)
         if group not in self._store.groups(group):
             raise ResourceNotFound("The specified log group does not exist.")
         return group
 
     async def describe_log_groups(self, params: Params) -> Params:
         groups = self._store.groups(params.get("logGroupNamePrefix", ""))
-        return {"logGroups": [{"logGroupName": g, "arn": f"log-group:{g}", "storedBytes": 0} for g in groups]}
+        return {"logGroups": [{"logGroupName": g, "arn": self._arns.log_group(g), "storedBytes": 0} for g in groups]}
 
     async def describe_log_streams(self, params: Params) -> Params:
-        group = self._existing_group(params["logGroupName"])
+        group = self._existing_group(params)
         streams = self._store.streams(group)
         prefix = params.get("logStreamNamePrefix")
         if prefix:
@@ -120,7 +143,7 @@ class LogsApi:
         }
 
     async def get_log_events(self, params: Params) -> Params:
-        group = self._existing_group(params["logGroupName"])
+        group = self._existing_group(params)
         limit = min(params.get("limit", _MAX_EVENTS), _MAX_EVENTS)
         after = _token(params)
         events = self._store.filter(
@@ -135,7 +158,7 @@ class LogsApi:
         return {"events": [_event(e) for e in events], "nextForwardToken": token, "nextBackwardToken": "b/0"}
 
     async def filter_log_events(self, params: Params) -> Params:
-        group = self._existing_group(params["logGroupName"])
+        group = self._existing_group(params)
         limit = min(params.get("limit", _MAX_EVENTS), _MAX_EVENTS)
         pattern = (params.get("filterPattern") or "").strip().strip('"') or None
         events = self._store.filter(

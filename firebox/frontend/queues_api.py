@@ -9,6 +9,7 @@ import binascii
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import botocore.session
 import msgspec
@@ -27,7 +28,7 @@ from firebox.errors import (
     QueueRequestRejected,
     UnknownQueueAction,
 )
-from firebox.frontend.authentication import Authenticator
+from firebox.frontend.authentication import Authenticator, Caller
 from firebox.frontend.aws_errors import sqs_error_of
 from firebox.frontend.protocol import parse_request, serialize_result
 from firebox.frontend.query_protocol import parse_form, xml_error, xml_result
@@ -110,7 +111,7 @@ class QueuesApi:
     async def handle_json(self, request: web.Request, target: str, request_id: str) -> web.Response:
         headers = {"x-amzn-RequestId": request_id}
         try:
-            await self._auth.caller(request, "sqs")
+            caller = await self._auth.caller(request, "sqs")
             operation, handler = self._operation(target.removeprefix(TARGET_PREFIX))
             body = await request.read() or b"{}"
             try:
@@ -122,6 +123,7 @@ class QueuesApi:
             _check_required(document, operation.input_shape)
             _normalise_attribute_names(document, operation.input_shape)
             params = parse_request(operation, {}, _NO_QUERY, {}, msgspec.json.encode(document))
+            self._authorize(caller, operation, params)
             result = await handler(params, QueueCall(_base_url(request)))
         except FireboxError as failure:
             error = sqs_error_of(failure, request_id)
@@ -133,7 +135,7 @@ class QueuesApi:
 
     async def handle_query(self, request: web.Request, request_id: str) -> web.Response:
         try:
-            await self._auth.caller(request, "sqs")
+            caller = await self._auth.caller(request, "sqs")
             form = {**request.query, **(await request.post())}
             action = form.get("Action")
             if not isinstance(action, str):
@@ -149,6 +151,7 @@ class QueuesApi:
             _normalise_attribute_names(params, shape)
             if shape is not None:
                 validate(params, shape)
+            self._authorize(caller, operation, params)
             result = await handler(params, QueueCall(_base_url(request)))
         except FireboxError as failure:
             error = sqs_error_of(failure, request_id)
@@ -158,6 +161,16 @@ class QueuesApi:
             )  # fmt: skip
         body = xml_result(operation.name, operation.output_shape, result, request_id)
         return web.Response(body=body, content_type="text/xml", headers={"x-amzn-RequestId": request_id})
+
+    def _authorize(self, caller: Caller, operation: OperationModel, params: Params) -> None:
+        """The key's policy must allow sqs:<Operation> on the queue the request names (on "*" for those that
+        name none, such as ListQueues). Judged before the queue is looked up, so a key allowed nothing learns
+        nothing of which queues exist."""
+        url, name = params.get("QueueUrl"), params.get("QueueName")
+        if isinstance(url, str):
+            name = urlsplit(url).path.rstrip("/").rpartition("/")[2]
+        resource = self._service.arn(name) if isinstance(name, str) else "*"
+        caller.require(f"sqs:{operation.name}", resource)
 
     def _name(self, params: Params) -> str:
         return self._service.name_of_url(params["QueueUrl"])

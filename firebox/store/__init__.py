@@ -2,9 +2,10 @@
 
 from firebox.store.arns import Arns
 from firebox.store.base import Entry, KeyExists, RevisionConflict, StateStore
-from firebox.store.code import MAX_UNZIPPED_BYTES, ZIP_ERRORS, CodeStore, inspect_zip, link_target
+from firebox.store.code import MAX_UNZIPPED_BYTES, ZIP_ERRORS, CodeStore, inspect_zip
 from firebox.store.keys import AccessKey, AccessKeys
 from firebox.store.layers import LayerRegistry
+from firebox.store.package_tree import link_target
 from firebox.store.records import (
     LATEST,
     AliasRecord,

@@ -18,5 +18,8 @@ class Arns:
         base = f"arn:aws:lambda:{self.region}:{self.account_id}:layer:{name}"
         return base if version is None else f"{base}:{version}"
 
+    def log_group(self, name: str) -> str:
+        return f"arn:aws:logs:{self.region}:{self.account_id}:log-group:{name}:*"
+
     def role(self, name: str) -> str:
         return f"arn:aws:iam::{self.account_id}:role/{name}"

@@ -5,20 +5,18 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import posixpath
-import stat
 import tempfile
 import zipfile
 import zlib
 from pathlib import Path
 
 from firebox.errors import InvalidZipFile, ResourceNotFound
+from firebox.store.package_tree import check_layout
 from firebox.store.records import CodeRef
 
 MAX_UNZIPPED_BYTES = 262_144_000  # AWS: 250 MB for the function and its layers, unzipped
 
 
-_MAX_LINK_BYTES = 4096  # PATH_MAX: no symlink's target is longer
 _UNREADABLE = "Could not unzip uploaded file. Please check your file, then try to upload again."
 # What zipfile raises for a package it cannot read: not a zip, corrupt data, an unknown compression method
 # (NotImplementedError), or an encrypted member (RuntimeError).
@@ -45,8 +43,7 @@ def inspect_zip(data: bytes, max_unzipped: int = MAX_UNZIPPED_BYTES) -> int:
             unzipped = sum(member.file_size for member in members)
             if unzipped > max_unzipped:  # checked first, so a zip bomb is never inflated
                 raise InvalidZipFile(f"Unzipped size must be smaller than {max_unzipped} bytes")
-            for member in members:
-                _check_stays_inside(archive, member)
+            check_layout(archive, members)
             # zipfile stops each member at its declared size, so this reads no more than `unzipped`.
             corrupt = archive.testzip()
     except ZIP_ERRORS as exc:
@@ -56,32 +53,6 @@ def inspect_zip(data: bytes, max_unzipped: int = MAX_UNZIPPED_BYTES) -> int:
     if corrupt is not None:
         raise InvalidZipFile(f"{_UNREADABLE} The data of {corrupt} is corrupt.")
     return unzipped
-
-
-def link_target(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> str | None:
-    """Where a symlink member points (zips made on Unix keep the link's mode and its target as its data);
-    None for any other member."""
-    if not stat.S_ISLNK(member.external_attr >> 16):
-        return None
-    if member.file_size > _MAX_LINK_BYTES:
-        raise InvalidZipFile(f"Zip entry {member.filename!r} is a symlink with a target too long")
-    return archive.read(member).decode(errors="surrogateescape")
-
-
-def _check_stays_inside(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> None:
-    """No entry may land outside the directory the package is unpacked into, nor may a symlink point
-    outside it. Checked by name here, so that a bad package is refused when it is uploaded; the worker
-    checks the unpacked tree itself too (a chain of symlinks can only be judged there)."""
-    if _leaves(member.filename):
-        raise InvalidZipFile(f"Zip entry {member.filename!r} points outside the package")
-    target = link_target(archive, member)
-    if target is not None and _leaves(posixpath.join(posixpath.dirname(member.filename), target)):
-        raise InvalidZipFile(f"Zip entry {member.filename!r} links outside the package")
-
-
-def _leaves(path: str) -> bool:
-    normal = posixpath.normpath(path)
-    return path.startswith("/") or normal == ".." or normal.startswith("../")
 
 
 class CodeStore:

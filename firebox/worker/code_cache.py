@@ -41,7 +41,9 @@ class CodeCache:
                 for path, _ in links:
                     if not Path(os.path.realpath(path)).is_relative_to(staging.resolve()):
                         raise InvalidZipFile(f"Zip entry {path.relative_to(staging)} links outside the package")
-        except (OSError, *ZIP_ERRORS) as exc:
+        except OSError as exc:  # its text would name the worker's own directories: the strerror does not
+            raise InvalidZipFile(f"Could not unpack code {digest}: {exc.strerror}") from exc
+        except ZIP_ERRORS as exc:
             raise InvalidZipFile(f"Could not unpack code {digest}: {exc}") from exc
 
 

@@ -38,10 +38,12 @@ class Answer:
         return str(document.get("message") or document.get("Message"))
 
 
-def _send(server: FireboxServer, method: str, path: str, body: bytes | None = None) -> Answer:
+def _send(
+    server: FireboxServer, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> Answer:
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
+        headers = {**({"Content-Type": "application/json"} if body is not None else {}), **(headers or {})}
         signed = server.signed_request(method, path, body or b"", headers)
         connection.request(method, path, body=body, headers=dict(signed.header_items()))
         reply = connection.getresponse()
@@ -121,6 +123,7 @@ def test_an_empty_create_body_names_every_missing_member(server: FireboxServer) 
         ("GET", "/firebox/code/not-a-digest.zip"),
         ("GET", "/firebox/code/" + "0" * 64 + ".zip"),
         ("POST", "/firebox/health/more"),
+        ("GET", "/2015-03-31/functions/%0A/policy"),  # a newline in the path: aiohttp's route once missed it
     ],
 )
 @pytest.mark.usefixtures("quiet_log")
@@ -183,3 +186,16 @@ def test_a_wrong_type_on_update_is_a_clean_400(server: FireboxServer) -> None:
         answer = _send(server, "PUT", f"{FUNCTIONS}/no-such-function/configuration", body)
         assert answer.status == 400, (body, answer)
         assert answer.error_type == "InvalidRequestContentException", (body, answer)
+
+
+@pytest.mark.usefixtures("quiet_log")
+def test_a_signed_header_that_is_not_ascii_is_read_as_it_was_signed(server: FireboxServer) -> None:
+    # botocore signs the text and sends it as Latin-1 bytes; aiohttp reads bytes as UTF-8.
+    answer = _send(server, "GET", f"{FUNCTIONS}/never-created", headers={"X-Amz-Client-Context": "caf\xe9"})
+    assert (answer.status, answer.error_type) == (404, "ResourceNotFoundException"), answer
+
+
+@pytest.mark.usefixtures("quiet_log")
+def test_a_request_that_is_not_http_is_refused_without_a_traceback(server: FireboxServer) -> None:
+    answer = _send(server, "GET", f"{FUNCTIONS}/never-created", headers={"X-Amz-Client-Context": "a\x08b"})
+    assert answer.status == 400, answer

@@ -84,6 +84,13 @@ def test_a_zip_with_no_entries_is_refused() -> None:
         (make_zip({"lib/../../x": ""}), "Zip entry 'lib/../../x' points outside the package"),
         (make_zip({}, symlinks={"lib/link": "../../etc"}), "Zip entry 'lib/link' links outside the package"),
         (make_zip({}, symlinks={"link": "/etc/passwd"}), "Zip entry 'link' links outside the package"),
+        (make_zip({}, symlinks={"link": "/."}), "Zip entry 'link' links outside the package"),
+        # "a/." is the link "a": its target climbs from the package's root.
+        (make_zip({}, symlinks={"a/.": ".."}), "Zip entry 'a' links outside the package"),
+        # The kernel follows "a" before it meets "..": a lexical look would call this "." and let it pass.
+        (make_zip({}, symlinks={"a": "a//.."}), "Zip entry 'a' links outside the package"),
+        (make_zip({}, symlinks={"a": "d/b/..", "d/b": ".."}), "Zip entry 'a' links outside the package"),
+        (make_zip({}, symlinks={"a": "b", "b": "a"}), "links outside the package \\(or round in a loop\\)"),
     ],
 )
 def test_nothing_may_land_or_point_outside_the_package(data: bytes, message: str) -> None:
@@ -91,7 +98,24 @@ def test_nothing_may_land_or_point_outside_the_package(data: bytes, message: str
         inspect_zip(data)
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (make_zip({".": "x"}), "Zip entry '.' is a file in the place of the package itself"),
+        (make_zip({}, symlinks={"./": "a"}), "Zip entry './' is a symlink in the place of the package itself"),
+        (make_zip({"a": "x", "a/b": "y"}), "Zip entry 'a' is a file, but 'a/b' is inside it"),
+        (make_zip({"a/b": "y"}, symlinks={"a": "c"}), "Zip entry 'a' is a symlink, but 'a/b' is inside it"),
+        (make_zip({"a": "x"}, symlinks={"./a": "b"}), "Zip entry './a' is both a file and a symlink"),
+        (make_zip({}, symlinks={"a": ""}), "Zip entry 'a' is a symlink with no valid target"),
+    ],
+)
+def test_a_package_that_could_not_be_unpacked_is_refused(data: bytes, message: str) -> None:
+    with pytest.raises(InvalidZipFile, match=message):
+        inspect_zip(data)
+
+
 def test_symlinks_inside_the_package_are_fine() -> None:
+    inspect_zip(make_zip({"a/b/c": ""}, symlinks={"a/up": "..", "l1": "l2", "l2": "a/b/c", "a/b/l3": "../../l1"}))
     inspect_zip(make_zip({"lib/libfoo.so.1": "elf"}, symlinks={"lib/libfoo.so": "libfoo.so.1"}))
     inspect_zip(make_zip({"lib/tool.py": ""}, symlinks={"bin/tool": "../lib/tool.py"}))
 

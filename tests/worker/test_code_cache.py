@@ -7,10 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from firebox.errors import InvalidZipFile
-from firebox.store import CodeStore
+from firebox.store import CodeStore, inspect_zip
 from firebox.worker import CodeCache
+from tests.fuzz.strategies import hostile_packages
 from tests.zips import make_zip
 
 
@@ -66,3 +68,18 @@ def test_nothing_is_written_or_points_outside_the_package(tmp_path: Path, packag
         _unpack(tmp_path, package)
     assert not (tmp_path / "outside.py").exists()
     assert [p.name for p in (tmp_path / "tasks").iterdir()] == []
+
+
+@settings(max_examples=500, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(hostile_packages("def handler(event, context):\n    return 1\n", marker="unpacked"))
+def test_what_the_upload_check_accepts_the_worker_unpacks_inside_its_directory(
+    tmp_path_factory: pytest.TempPathFactory, package: bytes
+) -> None:
+    try:
+        inspect_zip(package)
+    except InvalidZipFile:
+        return
+    root = _unpack(tmp_path_factory.mktemp("package"), package)
+    for folder, directories, files in os.walk(root):
+        for name in directories + files:
+            assert Path(os.path.realpath(Path(folder) / name)).is_relative_to(root.resolve())

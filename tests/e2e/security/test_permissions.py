@@ -24,16 +24,19 @@ def _code(call: Callable[[], Any]) -> str:
     return str(caught.value.response["Error"]["Code"])
 
 
-def _key(server: FireboxServer, principal: str, statements: list[dict[str, Any]], tmp_path: Any) -> Any:
-    """A client signing with a new key of `principal`, whose policy is `statements`."""
+def _credentials(server: FireboxServer, principal: str, statements: list[dict[str, Any]], tmp_path: Any) -> Any:
+    """A new key of `principal`, whose policy is `statements`, as boto3 takes it."""
     policy = tmp_path / f"{principal}.json"
     policy.write_text(json.dumps({"Version": "2012-10-17", "Statement": statements}))
     made = firebox(server, "keys", "create", principal, "--policy", str(policy), "--json")
     assert made.returncode == 0, made.stderr
     keys = json.loads(made.stdout)
-    return server.client(
-        credentials={"aws_access_key_id": keys["AccessKeyId"], "aws_secret_access_key": keys["SecretAccessKey"]}
-    )
+    return {"aws_access_key_id": keys["AccessKeyId"], "aws_secret_access_key": keys["SecretAccessKey"]}
+
+
+def _key(server: FireboxServer, principal: str, statements: list[dict[str, Any]], tmp_path: Any) -> Any:
+    """A Lambda client signing with a new key of `principal`, whose policy is `statements`."""
+    return server.client(credentials=_credentials(server, principal, statements, tmp_path))
 
 
 ALL_LAMBDA = [{"Effect": "Allow", "Action": "lambda:*", "Resource": "*"}]
@@ -170,3 +173,31 @@ def test_bad_permissions_get_aws_errors(server: FireboxServer, raw_lambda_client
         "ResourceNotFoundException"
     )
     assert _code(lambda: admin.get_policy(FunctionName=function_name, Qualifier="9")) == "ResourceNotFoundException"
+
+
+def test_key_policies_limit_the_queue_and_log_apis_too(
+    server: FireboxServer, function_name: str, tmp_path: Any
+) -> None:
+    admin_sqs = server.client("sqs")
+    mine = admin_sqs.create_queue(QueueName=f"{function_name}-mine")["QueueUrl"]
+    theirs = admin_sqs.create_queue(QueueName=f"{function_name}-theirs")["QueueUrl"]
+    server.create_function(function_name, ECHO)
+    server.client().invoke(FunctionName=function_name)
+    keys = _credentials(
+        server,
+        f"gina-{function_name}"[:60],
+        [
+            {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": f"arn:aws:sqs:*:*:{function_name}-mine"},
+            {"Effect": "Allow", "Action": "logs:Describe*", "Resource": "*"},
+        ],
+        tmp_path,
+    )
+    sqs, logs = server.client("sqs", credentials=keys), server.client("logs", credentials=keys)
+    assert sqs.send_message(QueueUrl=mine, MessageBody="hello")["MessageId"]
+    assert _code(lambda: sqs.send_message(QueueUrl=theirs, MessageBody="hello")) == "AccessDenied"
+    assert _code(lambda: sqs.receive_message(QueueUrl=mine)) == "AccessDenied"
+    assert _code(lambda: sqs.list_queues()) == "AccessDenied"
+    group = f"/aws/lambda/{function_name}"
+    assert logs.describe_log_streams(logGroupName=group)["logStreams"]
+    assert _code(lambda: logs.filter_log_events(logGroupName=group)) == "AccessDeniedException"
+    assert _code(lambda: logs.get_log_events(logGroupName=group, logStreamName="any")) == "AccessDeniedException"
