@@ -19,6 +19,7 @@ from aiohttp import web
 from firebox.errors import InvalidParameter, ResourceNotFound
 from firebox.frontend.authentication import ADMINISTRATOR, Caller
 from firebox.frontend.policies import check_policy
+from firebox.frontend.protocol import json_object
 from firebox.store import AccessKey, AccessKeys
 
 log = logging.getLogger(__name__)
@@ -77,11 +78,13 @@ class KeysApi:
     async def handle(self, request: web.Request, caller: Caller, key_id: str | None) -> web.Response:
         if request.method == "POST" and key_id is None:
             caller.require("firebox:CreateKey", "*")
-            document = msgspec.json.decode(await request.read() or b"{}")
-            principal = document.get("Principal") if isinstance(document, dict) else None
+            document = json_object(await request.read())
+            principal = document.get("Principal")
             if not isinstance(principal, str) or not _PRINCIPAL.match(principal):
                 raise InvalidParameter("Principal must be a user name of 1 to 64 letters, digits and +=,.@_-")
             policy = document.get("Policy") or DEFAULT_POLICY
+            if not isinstance(policy, str):
+                raise InvalidParameter("Policy must be a policy document in IAM's JSON syntax, as text")
             check_policy(policy)
             key = await self._keys.create(principal, policy)
             return _json(NewKey(key.access_key_id, key.secret_access_key, key.principal))

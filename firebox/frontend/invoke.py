@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import time
 
 import msgspec
@@ -28,7 +27,8 @@ def _client_context(header: str | None) -> str | None:
     try:
         decoded = base64.b64decode(header, validate=True).decode()
         msgspec.json.decode(decoded)
-    except (binascii.Error, UnicodeDecodeError, msgspec.DecodeError, RecursionError) as exc:
+    # ValueError: not Base64 (binascii.Error), not UTF-8, or not even ASCII text to begin with.
+    except (ValueError, msgspec.DecodeError, RecursionError) as exc:
         raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.") from exc
     return decoded
 

@@ -11,9 +11,10 @@ import botocore.session
 import msgspec
 from aiohttp import web
 
-from firebox.errors import FireboxError, InvalidParameter, InvalidRequestContent, ResourceNotFound, UnknownOperation
+from firebox.errors import FireboxError, InvalidParameter, ResourceNotFound, UnknownOperation
 from firebox.frontend.authentication import Authenticator
 from firebox.frontend.aws_errors import aws_error_of
+from firebox.frontend.protocol import json_object
 from firebox.frontend.validation import validate
 from firebox.observability import LogEvent, LogStore
 from firebox.store import Arns
@@ -83,12 +84,7 @@ class LogsApi:
             operation = self._operations.get(name)
             if operation is None:
                 raise UnknownOperation(f"Firebox does not serve the CloudWatch Logs operation {target}")
-            try:
-                params = msgspec.json.decode(await request.read() or b"{}")
-            except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
-                raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
-            if not isinstance(params, dict):
-                raise InvalidRequestContent("The request body must be a JSON object")
+            params = json_object(await request.read())
             validate(params, self._model.operation_model(name).input_shape)
             group = _group_of(params) if name != "DescribeLogGroups" else "*"
             caller.require(f"logs:{name}", self._arns.log_group(group))

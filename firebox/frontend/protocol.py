@@ -117,14 +117,20 @@ def parse_request(
         else:
             body_members[name] = member
     if body_members and body:
-        document = _decode_body(body)
-        if not isinstance(document, dict):
-            raise InvalidRequestContent("Could not parse request body into json: the body must be a JSON object")
+        document = json_object(body)
         for name, member in body_members.items():
             if name in document and document[name] is not None:
                 params[name] = _from_json(document[name], member)
     validate(params, shape)
     return params
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object (an empty body is an empty one)."""
+    document = _decode_body(body) if body else {}
+    if not isinstance(document, dict):
+        raise InvalidRequestContent("Could not parse request body into json: the body must be a JSON object")
+    return document
 
 
 def _decode_body(body: bytes) -> Any:

@@ -21,7 +21,6 @@ from firebox.errors import (
     FireboxError,
     InvalidAttributeName,
     InvalidQueueParameter,
-    InvalidRequestContent,
     MissingParameter,
     QueueNotFound,
     QueueOperationUnsupported,
@@ -30,7 +29,7 @@ from firebox.errors import (
 )
 from firebox.frontend.authentication import Authenticator, Caller
 from firebox.frontend.aws_errors import sqs_error_of
-from firebox.frontend.protocol import parse_request, serialize_result
+from firebox.frontend.protocol import json_object, parse_request, serialize_result
 from firebox.frontend.query_protocol import parse_form, xml_error, xml_result
 from firebox.frontend.validation import validate
 from firebox.queues import (
@@ -113,13 +112,7 @@ class QueuesApi:
         try:
             caller = await self._auth.caller(request, "sqs")
             operation, handler = self._operation(target.removeprefix(TARGET_PREFIX))
-            body = await request.read() or b"{}"
-            try:
-                document = msgspec.json.decode(body)
-            except (msgspec.DecodeError, RecursionError) as exc:
-                raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
-            if not isinstance(document, dict):
-                raise InvalidRequestContent("The request body must be a JSON object")
+            document = json_object(await request.read())
             _check_required(document, operation.input_shape)
             _normalise_attribute_names(document, operation.input_shape)
             params = parse_request(operation, {}, _NO_QUERY, {}, msgspec.json.encode(document))
@@ -359,7 +352,7 @@ def _normalise_attribute_names(params: Params, shape: Shape | None) -> None:
         given = params.get(member)
         names.extend(given if isinstance(given, list) else ())
     for name in names:
-        if name not in known:
+        if not isinstance(name, str) or name not in known:  # a list or an object is no name either
             raise InvalidAttributeName(f"Unknown Attribute {name}.")
     if len(lists) == 2 and names:
         params.pop("AttributeNames", None)

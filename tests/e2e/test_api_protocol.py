@@ -196,6 +196,14 @@ def test_a_signed_header_that_is_not_ascii_is_read_as_it_was_signed(server: Fire
 
 
 @pytest.mark.usefixtures("quiet_log")
+def test_a_client_context_that_is_not_even_ascii_is_a_clean_400(server: FireboxServer) -> None:
+    answer = _send(
+        server, "POST", f"{FUNCTIONS}/never-created/invocations", b"{}", {"X-Amz-Client-Context": "\xf4\x8d"}
+    )
+    assert (answer.status, answer.error_type) == (400, "InvalidRequestContentException"), answer
+
+
+@pytest.mark.usefixtures("quiet_log")
 def test_a_request_that_is_not_http_is_refused_without_a_traceback(server: FireboxServer) -> None:
     answer = _send(server, "GET", f"{FUNCTIONS}/never-created", headers={"X-Amz-Client-Context": "a\x08b"})
     assert answer.status == 400, answer

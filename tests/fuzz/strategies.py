@@ -19,12 +19,14 @@ import zipfile
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import botocore.model
 import botocore.session
 from botocore.model import OperationModel, Shape
 from hypothesis import strategies as st
 
 from tests.zips import make_zip
 
+MODEL_STRING = botocore.model.StringShape("FuzzString", {"type": "string"})
 SERVICES = {name: botocore.session.get_session().get_service_model(name) for name in ("lambda", "sqs", "logs")}
 # Every hostile name carries this, so a file it made anywhere can be searched for afterwards (new each run:
 # the data directories of earlier runs may still be there, holding it as they should).
@@ -234,6 +236,11 @@ def _body(operation: OperationModel) -> st.SearchStrategy[bytes]:
     )
 
 
+def _percent(text: str, safe: str = "") -> str:
+    """`text` percent-encoded as UTF-8, a lone surrogate included (as its three bytes)."""
+    return quote(text.encode("utf-8", "surrogatepass"), safe=safe)
+
+
 def _text_of(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
@@ -252,7 +259,7 @@ def _rest_json(
     for name, value in uri.items():
         text = _text_of(value) or "x"  # an empty label would name another route
         # As a client encodes it, or (sometimes) with its slashes left raw, to climb the path itself.
-        encoded = quote(text.encode("utf-8", "surrogatepass"), safe="/" if raw_labels else "")
+        encoded = _percent(text, safe="/" if raw_labels else "")
         path = path.replace(f"{{{name}}}", encoded).replace(f"{{{name}+}}", encoded)
     pairs = [tuple(pair.split("=", 1)) for pair in fixed.split("&") if "=" in pair]
     pairs += [(name, _text_of(value)) for name, value in query.items()]
@@ -267,6 +274,27 @@ def _rest_json(
 
 
 # Mostly harmless parts, so that many packages pass the upload checks and are unpacked for real.
+def firebox_requests() -> st.SearchStrategy[HostileRequest]:
+    """Requests to Firebox's own endpoints (/firebox/...): keys, event fates, code downloads, health."""
+    key_id = st.one_of(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", min_size=16, max_size=16), st.just(""))
+    paths = st.one_of(
+        st.just("/firebox/keys"),
+        key_id.map(lambda k: f"/firebox/keys/AKIA{k}"),
+        st.sampled_from(HOSTILE_TEXT).map(
+            lambda name: f"/firebox/events/{quote(name.encode('utf-8', 'surrogatepass'), safe='')}"
+        ),
+        st.tuples(
+            st.sampled_from(["fuzz-canary", "x"]), st.sampled_from(["", "?limit=0", "?limit=x", "?limit=10"])
+        ).map(lambda pair: f"/firebox/events/{pair[0]}{pair[1]}"),
+        st.just("/firebox/code/" + "0" * 64 + ".zip"),
+        st.just("/firebox/health"),
+    )
+    policies = st.one_of(_any_json(), _any_json().map(json.dumps))
+    documents = st.fixed_dictionaries({}, optional={"Principal": _text(MODEL_STRING), "Policy": policies})
+    bodies = st.one_of(documents.map(lambda d: json.dumps(d).encode()), st.binary(max_size=100), st.just(b""))
+    return st.builds(HostileRequest, st.sampled_from(["GET", "POST", "DELETE", "PUT"]), paths, st.just({}), bodies)
+
+
 _PATH_PARTS = ["..", ".", "", "a", "b", "python", "lib", "opt", "task", "tmp"]
 
 

@@ -29,8 +29,17 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from firebox.frontend.app import MAX_REQUEST_BYTES
 from tests.conftest import ROLE
-from tests.fuzz.strategies import MARKER, SERVICES, HostileRequest, hostile_packages, probe_for, requests_for
+from tests.fuzz.strategies import (
+    MARKER,
+    SERVICES,
+    HostileRequest,
+    firebox_requests,
+    hostile_packages,
+    probe_for,
+    requests_for,
+)
 from tests.server_process import FireboxServer
 from tests.zips import make_zip
 
@@ -165,6 +174,13 @@ def _not_http(request: HostileRequest) -> bool:
     return too_long or any((ord(c) < 32 and c != "\t") or c == "\x7f" for v in request.headers.values() for c in v)
 
 
+def _assert_clean(request: HostileRequest, status: int, headers: dict[str, str], body: bytes) -> None:
+    """A success, or a client error that says which (the HTTP layer's own refusals aside)."""
+    assert status < 500, f"{status} {body[:500]!r}"
+    if status >= 400 and not (status == 400 and _not_http(request)):
+        assert _error_type(headers, body), f"{status} without an error type: {body[:300]!r}"
+
+
 @pytest.mark.parametrize(("service", "protocol", "operation_name"), CASES)
 def test_hostile_requests_get_clean_client_errors(
     target: Target, service: str, protocol: str, operation_name: str
@@ -182,11 +198,19 @@ def test_hostile_requests_get_clean_client_errors(
     @given(requests_for(operation, protocol))
     def check(request: HostileRequest) -> None:
         status, headers, body = target.send(request, service)
-        assert status < 500, f"{status} {body[:500]!r}"
-        if status >= 400 and not (status == 400 and _not_http(request)):
-            assert _error_type(headers, body), f"{status} without an error type: {body[:300]!r}"
+        _assert_clean(request, status, headers, body)
 
     check()
+
+
+@settings(max_examples=EXAMPLES * 5, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(request=firebox_requests())
+def test_firebox_endpoints_answer_hostile_requests_cleanly(target: Target, request: HostileRequest) -> None:
+    status, headers, body = target.send(request, "lambda")
+    _assert_clean(request, status, headers, body)
+    if status == 200 and request.path == "/firebox/keys" and request.method == "POST":
+        made = msgspec.json.decode(body)
+        target.send(HostileRequest("DELETE", f"/firebox/keys/{made['AccessKeyId']}", {}, b""), "lambda")
 
 
 def _refused_cleanly(call: Callable[[], Any]) -> Any:
@@ -228,3 +252,33 @@ def test_hostile_packages_are_refused_or_stay_inside_their_directories(target: T
         assert outside == []
 
     check()
+
+
+@pytest.mark.parametrize(
+    ("service", "request_"),
+    [
+        ("lambda", HostileRequest("POST", "/2018-10-31/layers/big/versions", {}, b"")),
+        ("sqs", HostileRequest("POST", "/", {"X-Amz-Target": "AmazonSQS.SendMessage"}, b"")),
+        ("sqs", HostileRequest("POST", "/", {"Content-Type": "application/x-www-form-urlencoded"}, b"")),
+        ("logs", HostileRequest("POST", "/", {"X-Amz-Target": "Logs_20140328.FilterLogEvents"}, b"")),
+    ],
+    ids=["lambda", "sqs-json", "sqs-query", "logs"],
+)
+def test_a_body_over_the_request_limit_is_refused_whole(target: Target, service: str, request_: HostileRequest) -> None:
+    request_.body = b"{" + b" " * MAX_REQUEST_BYTES + b"}"
+    status, headers, body = target.send(request_, service)
+    assert status == 413, body[:300]
+    assert _error_type(headers, body)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-Filler": "v" * 100_000}, {f"X-Filler-{n}": "v" * 1000 for n in range(200)}],
+    ids=["one-huge", "too-many"],
+)
+def test_huge_headers_are_refused_cleanly(target: Target, headers: dict[str, str]) -> None:
+    # The HTTP layer's bounds: a header of 8190 bytes at most, and 128 of them.
+    status, _, body = target.send(HostileRequest("GET", "/2015-03-31/functions", headers, b""), "lambda")
+    assert status == 400, body[:300]
+    status, _, _ = target.send(HostileRequest("GET", "/2015-03-31/functions", {}, b""), "lambda")
+    assert status == 200  # on a new connection: the server is not hurt
