@@ -119,18 +119,19 @@ def parse_request(
     if body_members and body:
         document = json_object(body)
         for name, member in body_members.items():
-            if name in document and document[name] is not None:
+            if name in document:
                 params[name] = _from_json(document[name], member)
     validate(params, shape)
     return params
 
 
 def json_object(body: bytes) -> dict[str, Any]:
-    """A request body that must be a JSON object (an empty body is an empty one)."""
+    """A request body that must be a JSON object (an empty body is an empty one). A member that is null is
+    left out, as AWS's JSON protocols read it: not given."""
     document = _decode_body(body) if body else {}
     if not isinstance(document, dict):
         raise InvalidRequestContent("Could not parse request body into json: the body must be a JSON object")
-    return document
+    return {name: value for name, value in document.items() if value is not None}
 
 
 def _decode_body(body: bytes) -> Any:

@@ -13,6 +13,7 @@ import base64
 import contextlib
 import io
 import json
+import os
 import re
 import secrets
 import zipfile
@@ -22,6 +23,7 @@ from urllib.parse import quote, urlencode
 import botocore.model
 import botocore.session
 from botocore.model import OperationModel, Shape
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from tests.zips import make_zip
@@ -31,6 +33,23 @@ SERVICES = {name: botocore.session.get_session().get_service_model(name) for nam
 # Every hostile name carries this, so a file it made anywhere can be searched for afterwards (new each run:
 # the data directories of earlier runs may still be there, holding it as they should).
 MARKER = f"fbxfuzz{secrets.token_hex(4)}"
+
+# The same examples on every run unless FIREBOX_FUZZ_RANDOM is set: CI then checks a fixed set (which a fix
+# must keep passing), and a search for new failures is a run of its own, with as many examples as it likes.
+_RANDOM = bool(os.environ.get("FIREBOX_FUZZ_RANDOM"))
+
+
+def fuzz_settings(examples: int) -> settings:
+    """Hypothesis's settings for the fuzz: `examples` of them, against a live server (so no deadline, and no
+    example database: the server of the next run is a new one)."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=not _RANDOM,
+        suppress_health_check=list(HealthCheck),
+    )
+
 
 HOSTILE_TEXT = [
     "",

@@ -26,7 +26,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from firebox.frontend.app import MAX_REQUEST_BYTES
@@ -36,6 +36,7 @@ from tests.fuzz.strategies import (
     SERVICES,
     HostileRequest,
     firebox_requests,
+    fuzz_settings,
     hostile_packages,
     probe_for,
     requests_for,
@@ -189,12 +190,7 @@ def test_hostile_requests_get_clean_client_errors(
     _, headers, body = target.send(probe_for(operation, protocol), service)
     served = _error_type(headers, body).rpartition("#")[2] not in NOT_SERVED
 
-    @settings(
-        max_examples=EXAMPLES if served else UNSERVED_EXAMPLES,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+    @fuzz_settings(EXAMPLES if served else UNSERVED_EXAMPLES)
     @given(requests_for(operation, protocol))
     def check(request: HostileRequest) -> None:
         status, headers, body = target.send(request, service)
@@ -203,7 +199,7 @@ def test_hostile_requests_get_clean_client_errors(
     check()
 
 
-@settings(max_examples=EXAMPLES * 5, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@fuzz_settings(EXAMPLES * 5)
 @given(request=firebox_requests())
 def test_firebox_endpoints_answer_hostile_requests_cleanly(target: Target, request: HostileRequest) -> None:
     status, headers, body = target.send(request, "lambda")
@@ -227,7 +223,7 @@ def test_hostile_packages_are_refused_or_stay_inside_their_directories(target: T
     client = target.server.client()
     names = itertools.count()
 
-    @settings(max_examples=PACKAGES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @fuzz_settings(PACKAGES)
     @given(hostile_packages(LISTER), st.lists(hostile_packages(LISTER), max_size=3))
     def check(code: bytes, layer_contents: list[bytes]) -> None:
         name = f"fuzz-package-{next(names)}"

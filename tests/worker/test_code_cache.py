@@ -7,12 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 
 from firebox.errors import InvalidZipFile
 from firebox.store import CodeStore, inspect_zip
 from firebox.worker import CodeCache
-from tests.fuzz.strategies import hostile_packages
+from tests.fuzz.strategies import fuzz_settings, hostile_packages
 from tests.zips import make_zip
 
 
@@ -70,7 +70,7 @@ def test_nothing_is_written_or_points_outside_the_package(tmp_path: Path, packag
     assert [p.name for p in (tmp_path / "tasks").iterdir()] == []
 
 
-@settings(max_examples=500, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@fuzz_settings(500)
 @given(hostile_packages("def handler(event, context):\n    return 1\n", marker="unpacked"))
 def test_what_the_upload_check_accepts_the_worker_unpacks_inside_its_directory(
     tmp_path_factory: pytest.TempPathFactory, package: bytes
