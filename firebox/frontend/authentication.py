@@ -1,7 +1,7 @@
 """Who sent a request: AWS Signature Version 4, verified against Firebox's own access keys.
 
-The server recomputes the signature the way the client computed it, with botocore's own SigV4 code (the
-same code boto3 and the AWS CLI sign with), over the headers the client says it signed, and compares.
+The server recomputes the signature the way the client computed it (sigv4.py, checked against botocore's own
+signer, which boto3 and the AWS CLI sign with), over the headers the client says it signed, and compares.
 A signature proves the sender holds the key's secret; the date in it bounds how long a captured request
 can be replayed (15 minutes either way, as AWS allows).
 """
@@ -18,11 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiohttp import web
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest, HTTPHeaders
-from botocore.credentials import Credentials
 
 from firebox.errors import AccessDenied, MissingAuthentication, SignatureMismatch, UnknownAccessKey
+from firebox.frontend import sigv4
 from firebox.frontend.policies import Decision, Policy, parse_policy
 from firebox.store import AccessKey, AccessKeys
 
@@ -64,24 +62,6 @@ class Caller:
             else f"because no identity-based policy allows the {action} action"
         )
         return AccessDenied(f"User: {self.arn} is not authorized to perform: {action} on resource: {resource} {why}")
-
-
-class _ClientsSignature(SigV4Auth):  # type: ignore[misc]  # botocore has no type hints
-    """botocore's SigV4 signer, told which headers the client signed instead of choosing them itself."""
-
-    def __init__(self, credentials: Credentials, service: str, region: str, signed: list[str]) -> None:
-        super().__init__(credentials, service, region)
-        self._signed = signed
-
-    def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
-        chosen = HTTPHeaders()
-        for name in self._signed:
-            values = request.headers.get_all(name) or []
-            if not values:
-                raise SignatureMismatch(f"The request signs the header {name} but does not carry it.")
-            for value in values:
-                chosen[name] = value
-        return chosen
 
 
 class Authenticator:
@@ -163,25 +143,25 @@ class Authenticator:
         self, request: web.Request, body: bytes, key: AccessKey, service: str, amz_date: str, signed: list[str]
     ) -> str:
         claimed = request.headers.get("X-Amz-Content-SHA256")
-        if claimed is not None and claimed != hashlib.sha256(body).hexdigest():
+        payload = hashlib.sha256(body).hexdigest() if body else sigv4.EMPTY_SHA256
+        if claimed is not None and claimed != payload:
             # A signed digest that the body does not match: the body is not the one that was signed.
             raise SignatureMismatch("The provided 'x-amz-content-sha256' header does not match what was computed.")
-        original = AWSRequest(
-            method=request.method,
-            url=f"http://{request.host}{request.rel_url.raw_path_qs}",
-            headers=HTTPHeaders.from_pairs([(name, _as_signed(value)) for name, value in request.headers.items()]),
-            data=body,
-        )
-        original.context["timestamp"] = amz_date
-        signer = _ClientsSignature(Credentials(key.access_key_id, key.secret_access_key), service, self._region, signed)
-        canonical = signer.canonical_request(original)
-        return str(signer.signature(signer.string_to_sign(original, canonical), original))
+        values = []
+        for name in signed:
+            sent = request.headers.getall(name, [])
+            if not sent:
+                raise SignatureMismatch(f"The request signs the header {name} but does not carry it.")
+            values.append((name, [_as_signed(value) for value in sent]))
+        url = request.rel_url
+        canonical = sigv4.canonical_request(request.method, url.raw_path, url.raw_query_string, values, payload)
+        return sigv4.signature(key.secret_access_key, amz_date, self._region, service, canonical)
 
 
 def _as_signed(value: str) -> str:
-    """A header value as the client's signer saw it. botocore signs the text it then sends as Latin-1 bytes
-    (as http.client does); aiohttp decodes the bytes as UTF-8, keeping what is not UTF-8 as surrogates, which
-    botocore's header store cannot hold. Taking the bytes back and reading them as Latin-1 gives the text."""
+    """A header value as the client's signer saw it: botocore signs the text, then sends it as Latin-1 bytes
+    (as http.client does), which aiohttp decoded as UTF-8 (keeping what is not UTF-8 as surrogates). The
+    bytes, read as Latin-1, are the text that was signed."""
     return value if value.isascii() else value.encode("utf-8", "surrogateescape").decode("latin-1")
 
 
