@@ -143,18 +143,21 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     assert function["FunctionName"] == CANARY
     before = _canary_state(client)
     target = Target(server)
-    yield target
-    target.close()
-
-    assert _canary_state(client) == before
-    assert "Traceback" not in server.log(), server.log()[-4000:]
-    server.stop()
-    server.start()
-    restarted = server.client()
-    assert _canary_state(restarted) == before
-    listed = restarted.get_paginator("list_functions").paginate().build_full_result()["Functions"]
-    assert CANARY in {f["FunctionName"] for f in listed}
-    server.stop()
+    try:
+        yield target
+        target.close()
+        assert _canary_state(client) == before
+        assert "Traceback" not in server.log(), server.log()[-4000:]
+        server.stop()
+        server.start()
+        restarted = server.client()
+        assert _canary_state(restarted) == before
+        listed = restarted.get_paginator("list_functions").paginate().build_full_result()["Functions"]
+        assert CANARY in {f["FunctionName"] for f in listed}
+    finally:
+        target.close()
+        if server.process is not None and server.process.poll() is None:
+            server.stop()
     assert _files_named_by_the_fuzz(data_dir) == []
 
 
