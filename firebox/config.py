@@ -12,6 +12,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 9000
     data_dir: Path = Path(".firebox")
+    # The key that seals secrets in the state store (None: DATA_DIR/state.key, made on the first start)
+    state_key_file: Path | None = None
     region: str = "us-east-1"
     account_id: str = "000000000000"
     keep_alive_s: float = 300.0  # how long an idle execution environment stays warm

@@ -45,7 +45,18 @@ from firebox.sandbox import (
 )
 from firebox.sandbox.tmp_disks import TmpDisks
 from firebox.sandbox.tmp_disks import unavailable_reason as tmp_disks_unavailable
-from firebox.store import AccessKeys, Arns, CodeStore, FunctionRegistry, LayerRegistry, SqliteStore
+from firebox.store import (
+    AccessKeys,
+    Arns,
+    CodeStore,
+    FunctionCodec,
+    FunctionRegistry,
+    LayerRegistry,
+    Sealer,
+    SqliteStore,
+    WrongStateKey,
+    check_state_key,
+)
 from firebox.worker import (
     CodeCache,
     Credentials,
@@ -124,6 +135,22 @@ def _raise_descriptor_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+async def _sealer(settings: Settings, state: SqliteStore) -> Sealer:
+    """The state key: the operator's file, or DATA_DIR/state.key (made on the first start)."""
+    given = settings.state_key_file
+    path = given or settings.data_dir.resolve() / "state.key"
+    try:
+        sealer = Sealer.from_file(path, create=given is None)
+        await check_state_key(state, sealer)
+    except FileNotFoundError:
+        raise SystemExit(f"firebox: no state key at {path}") from None
+    except WrongStateKey:
+        raise SystemExit(
+            f"firebox: the state key {path} is not the key this data directory's secrets were sealed with"
+        ) from None
+    return sealer
+
+
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     """Run Firebox until cancelled; `ready` is set once the API accepts connections."""
     _raise_descriptor_limit()
@@ -166,7 +193,10 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     for worker in workers:
         worker.events = assignment
     arns = Arns(settings.region, settings.account_id)
-    registry = FunctionRegistry(state, arns)
+    registry = FunctionRegistry(state, arns, FunctionCodec(await _sealer(settings, state)))
+    if await registry.seal_unsealed_environments():
+        log.info("Sealed the environment variables that an older Firebox kept in the clear")
+        await state.compact()  # so that the old clear text leaves the file
     event_store = SqliteEventStore(data / "events.db")
     events = AsyncInvocations(
         event_store,
@@ -314,7 +344,9 @@ WORKER_CONFIG = "FIREBOX_WORKER_CONFIG"  # how a worker process is given its set
 
 
 def _settings_fields(settings: Settings) -> dict[str, object]:
-    return {**dataclasses.asdict(settings), "data_dir": str(settings.data_dir.resolve())}
+    # A worker is given configurations with their variables already opened: it never needs the state key.
+    fields = dataclasses.asdict(settings)
+    return {**fields, "data_dir": str(settings.data_dir.resolve()), "state_key_file": None}
 
 
 def worker_config(settings: Settings, index: int, credentials: Credentials) -> str:

@@ -136,6 +136,13 @@ def _scaling_rate(text: str) -> tuple[int, float]:
     help="Asynchronous events tried at once, over all functions.",
 )
 @click.option(
+    "--state-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="FIREBOX_STATE_KEY_FILE",
+    help="The 32-byte key that seals environment variables in the state store [default: DATA_DIR/state.key,"
+    " made on the first start].",
+)
+@click.option(
     "--insecure-no-auth",
     is_flag=True,
     help="Accept requests without checking their signatures: anyone who reaches the port may deploy and invoke.",
@@ -165,6 +172,7 @@ def serve(
     memory_mb: int,
     async_retry_delay: float,
     async_concurrency: int,
+    state_key_file: Path | None,
     insecure_no_auth: bool,
     preload: str,
     log_level: str,
@@ -195,5 +203,6 @@ def serve(
         async_retry_delay_s=async_retry_delay,
         async_concurrency=async_concurrency,
         require_auth=not insecure_no_auth,
+        state_key_file=state_key_file,
     )
     _run(settings)

@@ -61,6 +61,8 @@ def function_configuration(
         shape["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.content.size} for layer in config.layers]
     if config.environment:
         shape["Environment"] = {"Variables": dict(config.environment)}
+    if config.kms_key_arn:
+        shape["KMSKeyArn"] = config.kms_key_arn
     if listed:
         for field in _NOT_LISTED:
             shape.pop(field, None)

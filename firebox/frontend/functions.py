@@ -34,7 +34,6 @@ _NOT_YET = {
     "FileSystemConfigs": "File system configurations are not supported by Firebox",
     "ImageConfig": "Container image functions are not supported by Firebox",
     "CodeSigningConfigArn": "Code signing is not supported by Firebox yet",
-    "KMSKeyArn": "KMS keys are not supported by Firebox yet",
     "CapacityProviderConfig": "Capacity providers are not supported by Firebox",
     "DurableConfig": "Durable functions are not supported by Firebox",
     "TenancyConfig": "Tenancy configuration is not supported by Firebox",
@@ -181,6 +180,7 @@ class Functions:
             snap_start=snap_start,
             dead_letter_target=self._dead_letter_target(params) or None,
             layers=layers,
+            kms_key_arn=params.get("KMSKeyArn") or None,
         )
         tags = check_new_tags(params.get("Tags", {}))
         created = await self._f.registry.create_function(config, tags, owner=call.caller.principal)
@@ -263,6 +263,8 @@ class Functions:
             fields["ephemeral_storage"] = params["EphemeralStorage"]["Size"]
         if environment is not None:
             fields["environment"] = environment
+        if "KMSKeyArn" in params:  # "" goes back to the default key, as on AWS
+            fields["kms_key_arn"] = params["KMSKeyArn"] or None
         dead_letter_target = self._dead_letter_target(params)
         if dead_letter_target is not None:
             fields["dead_letter_target"] = dead_letter_target or None

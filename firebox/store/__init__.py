@@ -3,6 +3,7 @@
 from firebox.store.arns import Arns
 from firebox.store.base import Entry, KeyExists, RevisionConflict, StateStore
 from firebox.store.code import MAX_UNZIPPED_BYTES, ZIP_ERRORS, CodeStore, inspect_zip
+from firebox.store.function_codec import FunctionCodec
 from firebox.store.keys import AccessKey, AccessKeys
 from firebox.store.layers import LayerRegistry
 from firebox.store.package_tree import link_target
@@ -21,6 +22,7 @@ from firebox.store.records import (
     ResourcePolicyRecord,
 )
 from firebox.store.registry import FunctionRegistry, new_revision_id, now_last_modified, published_number
+from firebox.store.sealing import Sealer, WrongStateKey, check_state_key
 from firebox.store.sqlite import SqliteStore, open_database
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "CodeStore",
     "Entry",
     "EventInvokeConfigRecord",
+    "FunctionCodec",
     "FunctionConfig",
     "FunctionRecord",
     "FunctionRegistry",
@@ -47,8 +50,11 @@ __all__ = [
     "ProvisionedRecord",
     "ResourcePolicyRecord",
     "RevisionConflict",
+    "Sealer",
     "SqliteStore",
     "StateStore",
+    "WrongStateKey",
+    "check_state_key",
     "inspect_zip",
     "link_target",
     "new_revision_id",

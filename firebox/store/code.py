@@ -9,6 +9,7 @@ import tempfile
 import zipfile
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 from firebox.errors import InvalidZipFile, ResourceNotFound
 from firebox.store.package_tree import check_layout
@@ -87,6 +88,19 @@ class CodeStore:
                 return sum(member.file_size for member in archive.infolist())
         except FileNotFoundError as exc:
             raise ResourceNotFound(f"Code {digest} is not in the code store") from exc
+
+    def open_verified(self, digest: str) -> BinaryIO:
+        """The stored package, opened, once its content is found to be what its digest (its CodeSha256)
+        says: a blob changed on disk is never run."""
+        try:
+            blob = open(self.path(digest), "rb")  # noqa: SIM115  # returned open: the caller closes it
+        except FileNotFoundError as exc:
+            raise ResourceNotFound(f"Code {digest} is not in the code store") from exc
+        if hashlib.file_digest(blob, "sha256").hexdigest() != digest:
+            blob.close()
+            raise InvalidZipFile(f"The stored code {digest} does not match its CodeSha256: it changed on disk")
+        blob.seek(0)
+        return blob
 
     def read(self, digest: str) -> bytes:
         try:

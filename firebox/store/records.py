@@ -55,6 +55,9 @@ class FunctionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     snap_start: str = "None"  # SnapStart's ApplyOn: "PublishedVersions" or "None"
     dead_letter_target: str | None = None  # DeadLetterConfig's TargetArn: where failed async events go
     layers: tuple[LayerRef, ...] = ()  # in order: a later layer's files win over an earlier one's under /opt
+    kms_key_arn: str | None = None  # KMSKeyArn as given: kept and shown; Firebox's own state key seals
+    # `environment` as the state store keeps it (store/function_codec.py): sealed, with `environment` empty
+    sealed_environment: bytes | None = None
 
     @property
     def is_latest(self) -> bool:

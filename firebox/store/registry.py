@@ -22,6 +22,7 @@ import msgspec
 from firebox.errors import InvalidParameter, ResourceConflict, ResourceNotFound, RevisionMismatch
 from firebox.store.arns import Arns
 from firebox.store.base import Entry, KeyExists, RevisionConflict, StateStore
+from firebox.store.function_codec import FunctionCodec, is_unsealed
 from firebox.store.records import (
     LATEST,
     AliasRecord,
@@ -86,9 +87,10 @@ def _same_deployment(a: FunctionConfig, b: FunctionConfig) -> bool:
 
 
 class FunctionRegistry:
-    def __init__(self, store: StateStore, arns: Arns) -> None:
+    def __init__(self, store: StateStore, arns: Arns, codec: FunctionCodec) -> None:
         self._store = store
         self._arns = arns
+        self._codec = codec
         # The record last decoded from each function's entry: a store that hands out the same entry again
         # (the SQLite store's cache does) spares Invoke the decoding.
         self._decoded: dict[str, tuple[Entry, object]] = {}
@@ -101,7 +103,7 @@ class FunctionRegistry:
         await self._forget_leftovers(config.name)
         record = FunctionRecord(latest=config, tags=tags or {}, owner=owner)
         try:
-            await self._store.create(_function_key(config.name), encode(record))
+            await self._store.create(_function_key(config.name), self._codec.encode_function(record))
         except KeyExists as exc:
             raise ResourceConflict(f"Function already exist: {config.name}") from exc
         return config
@@ -110,7 +112,7 @@ class FunctionRegistry:
         entry = await self._store.get(_function_key(name))
         if entry is None:
             raise ResourceNotFound(f"Function not found: {self._arns.function(name)}")
-        return entry, self._decode(entry, decode_function)
+        return entry, self._decode(entry, self._codec.decode_function)
 
     def _decode(self, entry: Entry, decode: Callable[[bytes], _Record]) -> _Record:
         """`decode(entry.value)`, or what it gave for this very entry before."""
@@ -134,7 +136,7 @@ class FunctionRegistry:
         entry = None if number is None else await self._store.get(_version_key(name, number))
         if entry is None:
             raise ResourceNotFound(f"Function not found: {self._arns.function(name, version)}")
-        return self._decode(entry, decode_version)
+        return self._decode(entry, self._codec.decode_version)
 
     async def update_latest(
         self,
@@ -170,7 +172,7 @@ class FunctionRegistry:
             entry, record = await self._read_function(name)
             changed = change(record)
             try:
-                await self._store.update(entry.key, encode(changed), entry.revision)
+                await self._store.update(entry.key, self._codec.encode_function(changed), entry.revision)
             except RevisionConflict:
                 continue
             return changed
@@ -178,7 +180,7 @@ class FunctionRegistry:
 
     async def reserved_concurrency(self) -> dict[str, int]:
         """Every function's reserved concurrency, for those that reserve any."""
-        records = (decode_function(entry.value) for entry in await self._store.scan("fn/"))
+        records = (self._codec.decode_function(entry.value) for entry in await self._store.scan("fn/"))
         return {r.latest.name: r.reserved_concurrency for r in records if r.reserved_concurrency is not None}
 
     async def delete_function(self, name: str) -> None:
@@ -190,7 +192,7 @@ class FunctionRegistry:
 
     async def list_functions(self, marker: str, limit: int) -> tuple[list[FunctionConfig], str | None]:
         entries = await self._store.scan("fn/", start_after=_function_key(marker) if marker else "", limit=limit + 1)
-        configs = [decode_function(entry.value).latest for entry in entries[:limit]]
+        configs = [self._codec.decode_function(entry.value).latest for entry in entries[:limit]]
         more = len(entries) > limit
         return configs, (configs[-1].name if more and configs else None)
 
@@ -224,7 +226,7 @@ class FunctionRegistry:
                 )
             newest = await self._store.scan(f"ver/{name}/")
             if newest:
-                last = decode_version(newest[-1].value)
+                last = self._codec.decode_version(newest[-1].value)
                 if _same_deployment(last, latest):
                     return last
             number = max(record.next_version, int(last.version) + 1 if newest else 1)
@@ -236,12 +238,12 @@ class FunctionRegistry:
                 description=latest.description if description is None else description,
             )
             try:
-                await self._store.create(_version_key(name, number), encode(published))
+                await self._store.create(_version_key(name, number), self._codec.encode_version(published))
             except KeyExists:
                 continue
             bumped = msgspec.structs.replace(record, next_version=number + 1)
             try:
-                await self._store.update(entry.key, encode(bumped), entry.revision)
+                await self._store.update(entry.key, self._codec.encode_function(bumped), entry.revision)
             except RevisionConflict:
                 # $LATEST changed while we published: the version we wrote may not match it any more.
                 await self._store.delete(_version_key(name, number))
@@ -252,11 +254,27 @@ class FunctionRegistry:
     async def list_versions(self, name: str) -> list[FunctionConfig]:
         """$LATEST first, then every published version in order."""
         record = await self.get_function(name)
-        return [record.latest, *(decode_version(e.value) for e in await self._store.scan(f"ver/{name}/"))]
+        versions = await self._store.scan(f"ver/{name}/")
+        return [record.latest, *(self._codec.decode_version(e.value) for e in versions)]
 
     async def all_published_versions(self) -> list[FunctionConfig]:
         """Every published version of every function (for what the server rebuilds when it starts)."""
-        return [decode_version(entry.value) for entry in await self._store.scan("ver/")]
+        return [self._codec.decode_version(entry.value) for entry in await self._store.scan("ver/")]
+
+    async def seal_unsealed_environments(self) -> int:
+        """Seal the environment variables of versions written before Firebox sealed them; how many it did."""
+        sealed = 0
+        for entry in await self._store.scan("fn/"):
+            record = decode_function(entry.value)
+            if is_unsealed(record.latest):
+                await self._store.update(entry.key, self._codec.encode_function(record), entry.revision)
+                sealed += 1
+        for entry in await self._store.scan("ver/"):
+            config = decode_version(entry.value)
+            if is_unsealed(config):
+                await self._store.update(entry.key, self._codec.encode_version(config), entry.revision)
+                sealed += 1
+        return sealed
 
     async def delete_version(self, name: str, version: str) -> None:
         await self.get_config(name, version)

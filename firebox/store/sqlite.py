@@ -106,5 +106,11 @@ class SqliteStore:
         ).fetchall()
         return [Entry(k, bytes(v), int(r)) for k, v, r in rows]
 
+    async def compact(self) -> None:
+        """Rewrite the file with only what it holds now: what was overwritten leaves the disk (the WAL too)."""
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.execute("VACUUM")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     async def close(self) -> None:
         self._db.close()

@@ -24,7 +24,7 @@ class CodeCache:
 
     def _unpack(self, digest: str, staging: Path) -> None:
         try:
-            with zipfile.ZipFile(self._code_store.path(digest)) as archive:
+            with self._code_store.open_verified(digest) as blob, zipfile.ZipFile(blob) as archive:
                 links: list[tuple[Path, str]] = []
                 for member in archive.infolist():
                     target = link_target(archive, member)

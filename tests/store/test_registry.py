@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,10 @@ from firebox.store import (
     Arns,
     CodeRef,
     Entry,
+    FunctionCodec,
     FunctionConfig,
     FunctionRegistry,
+    Sealer,
     SqliteStore,
     new_revision_id,
     now_last_modified,
@@ -87,7 +90,7 @@ def _run(tmp_path: Path, scenario: Callable[[FunctionRegistry, InterferingStore]
     async def main() -> None:
         store = InterferingStore(tmp_path / "state.db")
         try:
-            await scenario(FunctionRegistry(store, ARNS), store)
+            await scenario(FunctionRegistry(store, ARNS, FunctionCodec(Sealer(secrets.token_bytes(32)))), store)
         finally:
             await store.close()
 
