@@ -45,7 +45,16 @@ from firebox.sandbox import (
 )
 from firebox.sandbox.tmp_disks import TmpDisks
 from firebox.sandbox.tmp_disks import unavailable_reason as tmp_disks_unavailable
-from firebox.store import AccessKeys, Arns, CodeStore, FunctionRegistry, LayerRegistry, SqliteStore
+from firebox.store import (
+    AccessKeys,
+    Arns,
+    CodeSigningConfigRegistry,
+    CodeStore,
+    FunctionRegistry,
+    LayerRegistry,
+    SigningProfileRegistry,
+    SqliteStore,
+)
 from firebox.worker import (
     CodeCache,
     Credentials,
@@ -185,6 +194,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         assignment=assignment,
         log_store=log_store,
         events=events,
+        code_signing_configs=CodeSigningConfigRegistry(state, arns),
+        signing_profiles=SigningProfileRegistry(state),
     )
     events.invoker = FunctionCalls(frontend)
     keys = AccessKeys(state)

@@ -3,12 +3,15 @@
 from firebox.store.arns import Arns
 from firebox.store.base import Entry, KeyExists, RevisionConflict, StateStore
 from firebox.store.code import MAX_UNZIPPED_BYTES, ZIP_ERRORS, CodeStore, inspect_zip, link_target
+from firebox.store.code_signing import CodeSigningConfigRegistry, SigningProfileRegistry
 from firebox.store.keys import AccessKey, AccessKeys
 from firebox.store.layers import LayerRegistry
 from firebox.store.records import (
     LATEST,
     AliasRecord,
     CodeRef,
+    CodeSignature,
+    CodeSigningConfigRecord,
     EventInvokeConfigRecord,
     FunctionConfig,
     FunctionRecord,
@@ -18,6 +21,7 @@ from firebox.store.records import (
     PolicyStatement,
     ProvisionedRecord,
     ResourcePolicyRecord,
+    SigningProfileRecord,
 )
 from firebox.store.registry import FunctionRegistry, new_revision_id, now_last_modified, published_number
 from firebox.store.sqlite import SqliteStore, open_database
@@ -31,6 +35,9 @@ __all__ = [
     "AliasRecord",
     "Arns",
     "CodeRef",
+    "CodeSignature",
+    "CodeSigningConfigRecord",
+    "CodeSigningConfigRegistry",
     "CodeStore",
     "Entry",
     "EventInvokeConfigRecord",
@@ -46,6 +53,8 @@ __all__ = [
     "ProvisionedRecord",
     "ResourcePolicyRecord",
     "RevisionConflict",
+    "SigningProfileRecord",
+    "SigningProfileRegistry",
     "SqliteStore",
     "StateStore",
     "inspect_zip",
