@@ -48,11 +48,13 @@ from firebox.sandbox.tmp_disks import unavailable_reason as tmp_disks_unavailabl
 from firebox.store import (
     AccessKeys,
     Arns,
+    CodeSigningConfigRegistry,
     CodeStore,
     FunctionCodec,
     FunctionRegistry,
     LayerRegistry,
     Sealer,
+    SigningProfileRegistry,
     SqliteStore,
     WrongStateKey,
     check_state_key,
@@ -215,6 +217,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         assignment=assignment,
         log_store=log_store,
         events=events,
+        code_signing_configs=CodeSigningConfigRegistry(state, arns),
+        signing_profiles=SigningProfileRegistry(state),
     )
     events.invoker = FunctionCalls(frontend)
     keys = AccessKeys(state)

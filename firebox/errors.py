@@ -14,10 +14,13 @@ builds an AWS error body. A handler's own exception is not a platform error: it 
     │   ├── RequestEntityTooLarge        a control-plane request over the limit
     │   ├── UnknownOperation             no API operation at that method and path
     │   ├── ResourceNotFound             function, version or alias does not exist
-    │   │   └── ProvisionedConfigNotFound  no provisioned concurrency configuration for that qualifier
+    │   │   ├── ProvisionedConfigNotFound  no provisioned concurrency configuration for that qualifier
+    │   │   └── CodeSigningConfigNotFound  a function names a code signing configuration that does not exist
     │   ├── ResourceConflict             it exists already, or is in use
     │   ├── RevisionMismatch             a stale RevisionId or CodeSha256
     │   ├── SnapshotNotReady             a SnapStart version whose snapshot is still being made
+    │   ├── CodeSignatureInvalid         a package's signature is malformed or does not match its content
+    │   ├── CodeUntrusted                unsigned or untrusted code, under a code signing policy of Enforce
     │   ├── Throttled                    over a concurrency or scaling limit: try again later
     │   ├── NotAuthenticated             the request does not prove who sent it
     │   │   ├── MissingAuthentication    it carries no signature at all
@@ -100,6 +103,10 @@ class ProvisionedConfigNotFound(ResourceNotFound):
     pass
 
 
+class CodeSigningConfigNotFound(ResourceNotFound):
+    pass
+
+
 class ResourceConflict(RequestRejected):
     pass
 
@@ -109,6 +116,14 @@ class RevisionMismatch(RequestRejected):
 
 
 class SnapshotNotReady(RequestRejected):
+    pass
+
+
+class CodeSignatureInvalid(RequestRejected):
+    pass
+
+
+class CodeUntrusted(RequestRejected):
     pass
 
 

@@ -14,6 +14,7 @@ from firebox.cli.keys import keys
 from firebox.cli.listing import list_functions
 from firebox.cli.logs import logs
 from firebox.cli.serve import serve
+from firebox.cli.signing import sign, signing_profile
 
 
 class _Group(click.Group):
@@ -58,6 +59,8 @@ cli.add_command(list_functions)
 cli.add_command(logs)
 cli.add_command(events)
 cli.add_command(keys)
+cli.add_command(signing_profile)
+cli.add_command(sign)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import msgspec
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from firebox.code_signature import PROFILE_NAME_PATTERN, PROFILE_VERSION_PATTERN
 from firebox.errors import InvalidParameter, PayloadTooLarge, RequestEntityTooLarge, ResourceNotFound
 from firebox.frontend import identifiers
 from firebox.frontend.access_keys import KeysApi
@@ -19,9 +20,11 @@ from firebox.frontend.aliases import Aliases
 from firebox.frontend.authentication import Authenticator
 from firebox.frontend.authorization import Authorization
 from firebox.frontend.aws_errors import error_response
+from firebox.frontend.code_signing_configs import CodeSigningConfigs
 from firebox.frontend.concurrency import FunctionConcurrency
 from firebox.frontend.context import Call, Frontend, Operation
 from firebox.frontend.event_invoke_configs import EventInvokeConfigs
+from firebox.frontend.function_code_signing import FunctionCodeSigning
 from firebox.frontend.functions import Functions
 from firebox.frontend.invoke import MAX_SYNC_PAYLOAD_BYTES, Invoke
 from firebox.frontend.layer_permissions import LayerPermissions
@@ -32,6 +35,7 @@ from firebox.frontend.protocol import ServiceApi, parse_request, serialize_resul
 from firebox.frontend.provisioned import ProvisionedConcurrency
 from firebox.frontend.queues_api import TARGET_PREFIX as QUEUES_TARGET
 from firebox.frontend.queues_api import QueuesApi, is_query_request
+from firebox.frontend.signing_profiles import SigningProfilesApi
 from firebox.frontend.tags import Tags
 from firebox.frontend.versions import Versions
 from firebox.queues import QueueService
@@ -40,6 +44,9 @@ MAX_REQUEST_BYTES = 69_905_067  # AWS: a request must be smaller than this (4/3 
 _CODE_PATH = re.compile(r"^/firebox/code/([0-9a-f]{64})\.zip$")
 _EVENTS_PATH = re.compile(r"^/firebox/events/([a-zA-Z0-9_-]{1,64})$")
 _KEYS_PATH = re.compile(r"^/firebox/keys(?:/(AKIA[A-Z2-7]{16}))?$")
+_SIGNING_PROFILES_PATH = re.compile(
+    f"^/firebox/signing-profiles(?:/({PROFILE_NAME_PATTERN})/({PROFILE_VERSION_PATTERN})/revoke)?$"
+)
 
 
 class _QuietAboutMalformedHttp(logging.Filter):
@@ -66,6 +73,7 @@ class LambdaApi:
         self._auth = authenticator
         self._authorization = Authorization(frontend.registry, frontend.arns)
         self._keys = keys
+        self._signing_profiles = SigningProfilesApi(frontend.signing_profiles, frontend.arns)
         self._operations: dict[str, Operation] = {}
         resources = (
             Functions(frontend),
@@ -80,6 +88,8 @@ class LambdaApi:
             Permissions(frontend),
             Layers(frontend),
             LayerPermissions(frontend),
+            CodeSigningConfigs(frontend),
+            FunctionCodeSigning(frontend),
         )
         for resource in resources:
             self._operations.update(resource.operations())
@@ -141,6 +151,10 @@ class LambdaApi:
         keys_path = _KEYS_PATH.match(request.path)
         if keys_path is not None:
             return await self._keys.handle(request, await self._auth.caller(request, "lambda"), keys_path.group(1))
+        profiles_path = _SIGNING_PROFILES_PATH.match(request.path)
+        if profiles_path is not None:
+            caller = await self._auth.caller(request, "lambda")
+            return await self._signing_profiles.handle(request, caller, *profiles_path.groups())
         events_of = _EVENTS_PATH.match(request.path)
         if request.method == "GET" and events_of is not None:
             caller = await self._auth.caller(request, "lambda")

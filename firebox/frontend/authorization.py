@@ -31,7 +31,8 @@ class Authorization:
         action = f"lambda:{_ACTIONS.get(operation, operation)}"
         function = params.get("FunctionName")
         if not isinstance(function, str):
-            caller.require(action, "*")
+            # Operations on a code signing configuration act on it; the others (ListFunctions, layers...) on "*".
+            caller.require(action, _text(params.get("CodeSigningConfigArn")) or "*")
             return
         try:
             name, qualifier = split_function_name(function, _text(params.get("Qualifier")))

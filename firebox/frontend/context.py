@@ -11,9 +11,19 @@ from firebox.errors import ResourceNotFound
 from firebox.events import AsyncInvocations
 from firebox.frontend.authentication import Caller
 from firebox.frontend.function_shapes import function_configuration
+from firebox.frontend.names import code_signing_config_id
 from firebox.frontend.qualifiers import resolve_config
 from firebox.observability import LogStore
-from firebox.store import Arns, CodeStore, FunctionConfig, FunctionRegistry, LayerRegistry
+from firebox.store import (
+    Arns,
+    CodeSigningConfigRecord,
+    CodeSigningConfigRegistry,
+    CodeStore,
+    FunctionConfig,
+    FunctionRegistry,
+    LayerRegistry,
+    SigningProfileRegistry,
+)
 from firebox.worker import Runtimes
 
 
@@ -41,11 +51,23 @@ class Frontend:
     assignment: Assignment
     log_store: LogStore
     events: AsyncInvocations
+    code_signing_configs: CodeSigningConfigRegistry
+    signing_profiles: SigningProfileRegistry
 
     def configuration(self, config: FunctionConfig, qualifier: str | None = None, *, listed: bool = False) -> Result:
         """`config` as AWS renders a FunctionConfiguration, with its SnapStart snapshot's state."""
         snapshot = self.assignment.snapshot_status(config) if config.restores_from_snapshot else None
         return function_configuration(config, self.arns, qualifier, listed=listed, snapshot=snapshot)
+
+    async def code_signing_config(
+        self, arn: str, missing: type[ResourceNotFound] = ResourceNotFound
+    ) -> CodeSigningConfigRecord:
+        """The code signing configuration `arn` names; `missing` (an error type) when there is none."""
+        config_id = code_signing_config_id(arn, self.arns)
+        record = None if config_id is None else await self.code_signing_configs.get(config_id)
+        if record is None:
+            raise missing(f"Code signing configuration not found: {arn}")
+        return record
 
     async def publish(
         self,

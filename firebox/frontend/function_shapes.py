@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from firebox.store import Arns, FunctionConfig
+from firebox.store import Arns, CodeSignature, FunctionConfig
 from firebox.worker import SnapshotStatus
 
 # What a function's configuration shows only when fetched alone, never in a list (as AWS does).
@@ -57,8 +57,12 @@ def function_configuration(
         shape["StateReasonCode"] = snapshot.reason_code
     if config.dead_letter_target:
         shape["DeadLetterConfig"] = {"TargetArn": config.dead_letter_target}
+    shape.update(_signed_by(config.code_signature))
     if config.layers:
-        shape["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.content.size} for layer in config.layers]
+        shape["Layers"] = [
+            {"Arn": layer.arn, "CodeSize": layer.content.size, **_signed_by(layer.code_signature)}
+            for layer in config.layers
+        ]
     if config.environment:
         shape["Environment"] = {"Variables": dict(config.environment)}
     if config.kms_key_arn:
@@ -67,3 +71,10 @@ def function_configuration(
         for field in _NOT_LISTED:
             shape.pop(field, None)
     return shape
+
+
+def _signed_by(signature: CodeSignature | None) -> dict[str, str]:
+    """Who signed a package, shown when it was verified at deployment (under a code signing configuration)."""
+    if signature is None:
+        return {}
+    return {"SigningProfileVersionArn": signature.profile_version_arn, "SigningJobArn": signature.job_arn}

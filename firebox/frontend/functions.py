@@ -8,8 +8,9 @@ from typing import Any
 
 import msgspec
 
-from firebox.errors import InvalidParameter
+from firebox.errors import CodeSigningConfigNotFound, InvalidParameter
 from firebox.frontend.code_upload import check_unzipped_total, code_location, store_zip
+from firebox.frontend.code_verification import CodeVerification
 from firebox.frontend.context import Call, Frontend, Operation, Params, Result
 from firebox.frontend.function_layers import resolve_layers
 from firebox.frontend.names import new_function_name, split_function_name, unqualified_name
@@ -33,7 +34,6 @@ _NOT_YET = {
     "VpcConfig": "VPC configuration has no meaning on Firebox",
     "FileSystemConfigs": "File system configurations are not supported by Firebox",
     "ImageConfig": "Container image functions are not supported by Firebox",
-    "CodeSigningConfigArn": "Code signing is not supported by Firebox yet",
     "CapacityProviderConfig": "Capacity providers are not supported by Firebox",
     "DurableConfig": "Durable functions are not supported by Firebox",
     "TenancyConfig": "Tenancy configuration is not supported by Firebox",
@@ -57,6 +57,7 @@ def _refuse_unsupported(params: Params) -> None:
 class Functions:
     def __init__(self, frontend: Frontend) -> None:
         self._f = frontend
+        self._verification = CodeVerification(frontend)
 
     def operations(self) -> dict[str, Operation]:
         return {
@@ -159,9 +160,13 @@ class Functions:
         snap_start = params.get("SnapStart", {}).get("ApplyOn", "None")
         ephemeral_storage = params.get("EphemeralStorage", {}).get("Size", 512)
         self._check_snap_start(snap_start, runtime, ephemeral_storage)
+        signing_arn = params.get("CodeSigningConfigArn")
+        signing = await self._f.code_signing_config(signing_arn, CodeSigningConfigNotFound) if signing_arn else None
         layers = await resolve_layers(self._f.layers, self._f.arns, params.get("Layers", []))
         code = await self._store_zip(params["Code"].get("ZipFile"))
         await check_unzipped_total(self._f.code_store, code, layers)
+        code_signature = await self._verification.code(signing, code, name)
+        layers = await self._verification.layers(signing, layers, name)
         config = FunctionConfig(
             name=name,
             version=LATEST,
@@ -181,9 +186,12 @@ class Functions:
             dead_letter_target=self._dead_letter_target(params) or None,
             layers=layers,
             kms_key_arn=params.get("KMSKeyArn") or None,
+            code_signature=code_signature,
         )
         tags = check_new_tags(params.get("Tags", {}))
-        created = await self._f.registry.create_function(config, tags, owner=call.caller.principal)
+        created = await self._f.registry.create_function(
+            config, tags, owner=call.caller.principal, code_signing_config=signing.config_id if signing else None
+        )
         if params.get("Publish"):
             created = await self._f.publish(name)
         return self._f.configuration(created)
@@ -227,14 +235,20 @@ class Functions:
         name = unqualified_name(params["FunctionName"])
         _refuse_unsupported(params)
         architectures = self._architectures(params)
-        current = (await self._f.registry.get_function(name)).latest
+        record = await self._f.registry.get_function(name)
         code = await self._store_zip(params.get("ZipFile"))
-        await check_unzipped_total(self._f.code_store, code, current.layers)
+        await check_unzipped_total(self._f.code_store, code, record.latest.layers)
+        signing = await self._verification.config(record.code_signing_config)
+        code_signature = await self._verification.code(signing, code, name)
         if params.get("DryRun"):
-            return self._f.configuration(msgspec.structs.replace(current, code=code))
+            return self._f.configuration(
+                msgspec.structs.replace(record.latest, code=code, code_signature=code_signature)
+            )
 
         def change(config: FunctionConfig) -> FunctionConfig:
-            return msgspec.structs.replace(config, code=code, architectures=architectures or config.architectures)
+            return msgspec.structs.replace(
+                config, code=code, code_signature=code_signature, architectures=architectures or config.architectures
+            )
 
         updated = await self._f.registry.update_latest(name, change, params.get("RevisionId"))
         self._f.assignment.retire(name, keep=lambda version, revision: version != LATEST)
@@ -246,7 +260,8 @@ class Functions:
         name = unqualified_name(params["FunctionName"])
         _refuse_unsupported(params)
         environment = self._environment(params)
-        current = (await self._f.registry.get_function(name)).latest
+        record = await self._f.registry.get_function(name)
+        current = record.latest
         runtime = params.get("Runtime", current.runtime)
         handler = params.get("Handler", current.handler)
         self._check_runtime(runtime, handler)
@@ -271,8 +286,10 @@ class Functions:
         if "SnapStart" in params:
             fields["snap_start"] = params["SnapStart"].get("ApplyOn", "None")
         if "Layers" in params:
-            fields["layers"] = await resolve_layers(self._f.layers, self._f.arns, params["Layers"])
-            await check_unzipped_total(self._f.code_store, current.code, fields["layers"])
+            layers = await resolve_layers(self._f.layers, self._f.arns, params["Layers"])
+            await check_unzipped_total(self._f.code_store, current.code, layers)
+            signing = await self._verification.config(record.code_signing_config)
+            fields["layers"] = await self._verification.layers(signing, layers, name)
         self._check_snap_start(
             fields.get("snap_start", current.snap_start),
             runtime,

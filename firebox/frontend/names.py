@@ -1,10 +1,12 @@
 """Names as Lambda accepts them: a function's (a name, a partial ARN or a full ARN, with or without
-qualifier) and a layer's (a name or an ARN, with a version number where a layer version is meant)."""
+qualifier), a layer's (a name or an ARN, with a version number where a layer version is meant), and the
+ARNs of code signing configurations and signing profile versions."""
 
 from __future__ import annotations
 
 import re
 
+from firebox.code_signature import PROFILE_VERSION_ARN
 from firebox.errors import InvalidParameter
 from firebox.store import Arns
 
@@ -13,6 +15,10 @@ MAX_NAME_LENGTH = 64  # of the name itself; the model's longer limits are for AR
 _LAYER_ARN = re.compile(
     r"^arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):layer:(?P<name>[a-zA-Z0-9_-]+)"
     r"(?::(?P<version>[0-9]+))?$"
+)
+_CODE_SIGNING_CONFIG_ARN = re.compile(
+    r"^arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):code-signing-config:"
+    r"(?P<id>csc-[a-z0-9]{17})$"
 )
 _NAME = re.compile(
     r"^(?:arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):function:"
@@ -73,3 +79,15 @@ def layer_version(arn: str, arns: Arns) -> tuple[str, int] | None:
 
 def _is_ours(found: re.Match[str], arns: Arns) -> bool:
     return found.group("region") == arns.region and found.group("account") == arns.account_id
+
+
+def code_signing_config_id(arn: str, arns: Arns) -> str | None:
+    """The id of a code signing configuration ARN of this Firebox's account and region, else None."""
+    found = _CODE_SIGNING_CONFIG_ARN.match(arn)
+    return found.group("id") if found is not None and _is_ours(found, arns) else None
+
+
+def signing_profile_version(arn: str, arns: Arns) -> tuple[str, str] | None:
+    """(name, version) of a signing profile version ARN of this Firebox's account and region, else None."""
+    found = PROFILE_VERSION_ARN.match(arn)
+    return (found.group("name"), found.group("version")) if found is not None and _is_ours(found, arns) else None

@@ -1,13 +1,22 @@
-"""TagResource, UntagResource and ListTags, on functions (the only taggable resource Firebox has)."""
+"""TagResource, UntagResource and ListTags, on functions and code signing configurations (the taggable
+resources Firebox has)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+
+import msgspec
 
 from firebox.errors import InvalidParameter, ResourceNotFound
 from firebox.frontend.context import Call, Frontend, Operation, Params, Result
 from firebox.frontend.names import split_function_name
+from firebox.store import CodeSigningConfigRecord
 
 MAX_TAGS = 50  # AWS: per resource
 _RESERVED_PREFIX = "aws:"
+_CODE_SIGNING_CONFIG = ":code-signing-config:"
+
+TagChange = Callable[[dict[str, str]], dict[str, str]]
 
 
 def check_new_tags(tags: dict[str, str], existing: dict[str, str] | None = None) -> dict[str, str]:
@@ -39,17 +48,28 @@ class Tags:
             raise ResourceNotFound(f"Function not found: {arn}")  # another region's or account's
         return name
 
+    async def _change(self, arn: str, change: TagChange) -> None:
+        if _CODE_SIGNING_CONFIG not in arn:
+            await self._f.registry.change_tags(self._function(arn), change)
+            return
+
+        def change_config(record: CodeSigningConfigRecord) -> CodeSigningConfigRecord:
+            return msgspec.structs.replace(record, tags=change(record.tags))
+
+        config = await self._f.code_signing_config(arn)
+        await self._f.code_signing_configs.change(config.config_id, change_config)
+
     async def tag(self, params: Params, call: Call) -> Result:
-        name = self._function(params["Resource"])
-        await self._f.registry.change_tags(name, lambda tags: check_new_tags(params["Tags"], tags))
+        await self._change(params["Resource"], lambda tags: check_new_tags(params["Tags"], tags))
         return {}
 
     async def untag(self, params: Params, call: Call) -> Result:
-        name = self._function(params["Resource"])
         gone = set(params["TagKeys"])
-        await self._f.registry.change_tags(name, lambda tags: {k: v for k, v in tags.items() if k not in gone})
+        await self._change(params["Resource"], lambda tags: {k: v for k, v in tags.items() if k not in gone})
         return {}
 
     async def list(self, params: Params, call: Call) -> Result:
-        name = self._function(params["Resource"])
-        return {"Tags": dict((await self._f.registry.get_function(name)).tags)}
+        arn = params["Resource"]
+        if _CODE_SIGNING_CONFIG not in arn:
+            return {"Tags": dict((await self._f.registry.get_function(self._function(arn))).tags)}
+        return {"Tags": dict((await self._f.code_signing_config(arn)).tags)}

@@ -3,6 +3,7 @@
 from firebox.store.arns import Arns
 from firebox.store.base import Entry, KeyExists, RevisionConflict, StateStore
 from firebox.store.code import MAX_UNZIPPED_BYTES, ZIP_ERRORS, CodeStore, inspect_zip
+from firebox.store.code_signing import CodeSigningConfigRegistry, SigningProfileRegistry
 from firebox.store.function_codec import FunctionCodec
 from firebox.store.keys import AccessKey, AccessKeys
 from firebox.store.layers import LayerRegistry
@@ -11,6 +12,8 @@ from firebox.store.records import (
     LATEST,
     AliasRecord,
     CodeRef,
+    CodeSignature,
+    CodeSigningConfigRecord,
     EventInvokeConfigRecord,
     FunctionConfig,
     FunctionRecord,
@@ -20,6 +23,7 @@ from firebox.store.records import (
     PolicyStatement,
     ProvisionedRecord,
     ResourcePolicyRecord,
+    SigningProfileRecord,
 )
 from firebox.store.registry import FunctionRegistry, new_revision_id, now_last_modified, published_number
 from firebox.store.sealing import Sealer, WrongStateKey, check_state_key
@@ -34,6 +38,9 @@ __all__ = [
     "AliasRecord",
     "Arns",
     "CodeRef",
+    "CodeSignature",
+    "CodeSigningConfigRecord",
+    "CodeSigningConfigRegistry",
     "CodeStore",
     "Entry",
     "EventInvokeConfigRecord",
@@ -51,6 +58,8 @@ __all__ = [
     "ResourcePolicyRecord",
     "RevisionConflict",
     "Sealer",
+    "SigningProfileRecord",
+    "SigningProfileRegistry",
     "SqliteStore",
     "StateStore",
     "WrongStateKey",

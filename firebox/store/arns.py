@@ -21,5 +21,16 @@ class Arns:
     def log_group(self, name: str) -> str:
         return f"arn:aws:logs:{self.region}:{self.account_id}:log-group:{name}:*"
 
+    def code_signing_config(self, config_id: str) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account_id}:code-signing-config:{config_id}"
+
+    def signing_profile(self, name: str, version: str | None = None) -> str:
+        """An AWS Signer profile's ARN, or one of its versions' (Firebox's signing profiles take their shape)."""
+        base = f"arn:aws:signer:{self.region}:{self.account_id}:/signing-profiles/{name}"
+        return base if version is None else f"{base}/{version}"
+
+    def signing_job(self, job_id: str) -> str:
+        return f"arn:aws:signer:{self.region}:{self.account_id}:/signing-jobs/{job_id}"
+
     def role(self, name: str) -> str:
         return f"arn:aws:iam::{self.account_id}:role/{name}"

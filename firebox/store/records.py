@@ -24,12 +24,20 @@ class CodeRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return base64.b64encode(bytes.fromhex(self.digest)).decode()
 
 
+class CodeSignature(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Who signed a package, as verified when it was deployed to a function with a code signing configuration."""
+
+    profile_version_arn: str
+    job_arn: str
+
+
 class LayerRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A layer version as a function uses it. The content is the function's own reference to the blob, so
     deleting the layer version later does not take it from functions that use it (as on AWS)."""
 
     arn: str  # the layer version's ARN
     content: CodeRef
+    code_signature: CodeSignature | None = None
 
 
 class FunctionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -58,6 +66,7 @@ class FunctionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     kms_key_arn: str | None = None  # KMSKeyArn as given: kept and shown; Firebox's own state key seals
     # `environment` as the state store keeps it (store/function_codec.py): sealed, with `environment` empty
     sealed_environment: bytes | None = None
+    code_signature: CodeSignature | None = None
 
     @property
     def is_latest(self) -> bool:
@@ -81,6 +90,7 @@ class FunctionRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reserved_concurrency: int | None = None  # PutFunctionConcurrency: None when nothing is reserved
     tags: dict[str, str] = msgspec.field(default_factory=dict)
     owner: str = ""  # the principal that created it ("": the administrator, as before keys existed)
+    code_signing_config: str | None = None  # the id of the code signing configuration its deployments must meet
 
 
 class AliasRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -158,6 +168,27 @@ class LayerRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     next_version: int = 1
 
 
+class CodeSigningConfigRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Which signing profile versions a function's code must be signed by, and what happens when it is not."""
+
+    config_id: str  # csc- and 17 letters and digits
+    allowed_publishers: tuple[str, ...]  # signing profile version ARNs
+    last_modified: str
+    untrusted_artifact_on_deployment: str = "Warn"  # or "Enforce": refuse the deployment
+    description: str = ""
+    tags: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class SigningProfileRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A version of a signing profile: the public half of an Ed25519 key pair whose private half its user keeps."""
+
+    name: str
+    version: str  # 10 letters and digits, as AWS Signer's profile versions
+    public_key: bytes  # raw Ed25519, 32 bytes
+    created: float  # seconds since the epoch
+    revoked: float | None = None  # when it was revoked: code it signed is untrusted from then on
+
+
 encode = msgspec.msgpack.Encoder().encode
 decode_function = msgspec.msgpack.Decoder(FunctionRecord).decode
 decode_version = msgspec.msgpack.Decoder(FunctionConfig).decode
@@ -167,3 +198,5 @@ decode_resource_policy = msgspec.msgpack.Decoder(ResourcePolicyRecord).decode
 decode_event_invoke_config = msgspec.msgpack.Decoder(EventInvokeConfigRecord).decode
 decode_layer = msgspec.msgpack.Decoder(LayerRecord).decode
 decode_layer_version = msgspec.msgpack.Decoder(LayerVersionRecord).decode
+decode_code_signing_config = msgspec.msgpack.Decoder(CodeSigningConfigRecord).decode
+decode_signing_profile = msgspec.msgpack.Decoder(SigningProfileRecord).decode

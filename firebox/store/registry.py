@@ -98,10 +98,14 @@ class FunctionRegistry:
     # -- functions ----------------------------------------------------------------------------------
 
     async def create_function(
-        self, config: FunctionConfig, tags: dict[str, str] | None = None, owner: str = ""
+        self,
+        config: FunctionConfig,
+        tags: dict[str, str] | None = None,
+        owner: str = "",
+        code_signing_config: str | None = None,
     ) -> FunctionConfig:
         await self._forget_leftovers(config.name)
-        record = FunctionRecord(latest=config, tags=tags or {}, owner=owner)
+        record = FunctionRecord(latest=config, tags=tags or {}, owner=owner, code_signing_config=code_signing_config)
         try:
             await self._store.create(_function_key(config.name), self._codec.encode_function(record))
         except KeyExists as exc:
@@ -165,6 +169,16 @@ class FunctionRegistry:
             name, lambda record: msgspec.structs.replace(record, tags=change(record.tags))
         )
         return changed.tags
+
+    async def set_code_signing_config(self, name: str, config_id: str | None) -> None:
+        """Have the function's deployments checked against the code signing configuration `config_id` (None:
+        no longer checked)."""
+        await self._change_function(name, lambda record: msgspec.structs.replace(record, code_signing_config=config_id))
+
+    async def functions_with_code_signing_config(self, config_id: str) -> list[str]:
+        """The names of the functions that use the code signing configuration, in order."""
+        records = (decode_function(entry.value) for entry in await self._store.scan("fn/"))
+        return [r.latest.name for r in records if r.code_signing_config == config_id]
 
     async def _change_function(self, name: str, change: Callable[[FunctionRecord], FunctionRecord]) -> FunctionRecord:
         """Store `change(record)` for the function, retrying when a concurrent writer got there first."""

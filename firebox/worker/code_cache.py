@@ -8,6 +8,7 @@ import stat
 import zipfile
 from pathlib import Path
 
+from firebox.code_signature import SIGNATURE_MEMBER
 from firebox.errors import InvalidZipFile
 from firebox.store import ZIP_ERRORS, CodeStore, link_target
 from firebox.worker.read_only_trees import READ_ONLY_EXEC, READ_ONLY_FILE, ReadOnlyTrees
@@ -27,6 +28,8 @@ class CodeCache:
             with self._code_store.open_verified(digest) as blob, zipfile.ZipFile(blob) as archive:
                 links: list[tuple[Path, str]] = []
                 for member in archive.infolist():
+                    if member.filename == SIGNATURE_MEMBER:
+                        continue  # the signature was for the deployment to check: the function has no use for it
                     target = link_target(archive, member)
                     destination = _destination(staging, member.filename)
                     if target is not None:

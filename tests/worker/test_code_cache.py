@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 
+from firebox.code_signature import SIGNATURE_MEMBER
 from firebox.errors import InvalidZipFile
 from firebox.store import CodeStore, inspect_zip
 from firebox.worker import CodeCache
@@ -35,6 +36,15 @@ def test_a_package_is_unpacked_read_only_with_its_modes_and_symlinks(tmp_path: P
     assert os.stat(root / "bootstrap").st_mode & 0o777 == 0o555
     assert os.stat(root / "lib" / "libfoo.so.1").st_mode & 0o777 == 0o444
     assert os.stat(root / "lib").st_mode & 0o777 == 0o555
+
+
+def test_a_signature_entry_at_the_root_is_left_out(tmp_path: Path) -> None:
+    root = _unpack(tmp_path, make_zip({"app.py": "", SIGNATURE_MEMBER: "{}", f"lib/{SIGNATURE_MEMBER}": "kept"}))
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == [
+        "app.py",
+        "lib",
+        f"lib/{SIGNATURE_MEMBER}",
+    ]
 
 
 def test_unpacking_twice_at_once_unpacks_once(tmp_path: Path) -> None:
