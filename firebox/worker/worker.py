@@ -15,7 +15,14 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from firebox.errors import EnvironmentGone, ResourceConflict, RestoreFailed, SandboxStartFailed, SnapshotNotReady
+from firebox.errors import (
+    EnvironmentGone,
+    InvalidZipFile,
+    ResourceConflict,
+    RestoreFailed,
+    SandboxStartFailed,
+    SnapshotNotReady,
+)
 from firebox.observability import LogStore
 from firebox.runtime import PYTHON_BOOTSTRAP
 from firebox.sandbox import Network, SandboxBackend, SandboxSpec
@@ -180,7 +187,7 @@ class Worker:
         self._set_snapshot(key, PENDING, env)
         try:
             await self._start_sandbox(env)
-        except SandboxStartFailed as exc:
+        except (SandboxStartFailed, InvalidZipFile) as exc:  # a package that cannot be unpacked fails the version
             outcome: SnapshotStatus | None = failed_start(exc.message)
         else:
             failure = await env.initialised()

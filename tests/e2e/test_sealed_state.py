@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from firebox.store import SqliteStore
 from firebox.store.records import decode_function, encode
+from tests.polling import poll_until
 from tests.server_process import FIREBOX, FireboxServer
 
 SHOW_ENV = """import os
@@ -130,3 +131,24 @@ def test_stored_code_that_changed_on_disk_is_never_run(start_server: Callable[..
     assert "does not match its CodeSha256" in refused.value.response["Error"]["Message"]
     blob.write_bytes(original)
     assert server.client().invoke(FunctionName="tampered")["StatusCode"] == 200
+
+
+def test_a_snapshot_of_code_changed_on_disk_fails_its_version(start_server: Callable[..., FireboxServer]) -> None:
+    server = start_server()
+    client = server.client()
+    try:
+        created = server.create_function(
+            "tampered-snap", SHOW_ENV, runtime="python3.12", SnapStart={"ApplyOn": "PublishedVersions"}
+        )
+    except client.exceptions.InvalidParameterValueException as exc:
+        pytest.skip(str(exc))
+    blob = server.data_dir / "code" / f"{base64.b64decode(created['CodeSha256']).hex()}.zip"
+    blob.write_bytes(blob.read_bytes().replace(b"SEALED", b"OTHERS"))
+    version = client.publish_version(FunctionName="tampered-snap")["Version"]
+    configuration = poll_until(
+        lambda: client.get_function_configuration(FunctionName="tampered-snap", Qualifier=version),
+        lambda found: found["State"] != "Pending",
+    )
+    assert configuration["State"] == "Failed"
+    assert "does not match its CodeSha256" in configuration["StateReason"]
+    assert server.process is not None and server.process.poll() is None  # the worker carried on
