@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
 from typing import BinaryIO
 
 from firebox.errors import InvalidZipFile, ResourceNotFound
+from firebox.store.files import write_whole
 from firebox.store.package_tree import check_layout
 from firebox.store.records import CodeRef
 
@@ -68,17 +67,7 @@ class CodeStore:
         digest = hashlib.sha256(data).hexdigest()
         target = self.path(digest)
         if not target.exists():
-            # Write beside the target and rename, so a crash never leaves a truncated blob under its name.
-            fd, tmp = tempfile.mkstemp(dir=self._root, suffix=".part")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                os.unlink(tmp)
-                raise
+            write_whole(target, data)
         return CodeRef(digest=digest, size=len(data))
 
     def unzipped_size(self, digest: str) -> int:

@@ -7,7 +7,6 @@ directory on the first start, or given by the operator (`--state-key-file`) to k
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from firebox.store.base import StateStore
+from firebox.store.files import write_whole
 
 _KEY_BYTES = 32
 _NONCE_BYTES = 12  # AES-GCM's standard nonce; random, as each key seals far fewer than 2**32 values
@@ -35,13 +35,7 @@ class Sealer:
         """The key in `path`; when `create` and there is none, a new one written there first (0600)."""
         if create and not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            staged = path.with_name(f".{path.name}.{os.getpid()}")
-            descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "wb") as out:
-                out.write(secrets.token_bytes(_KEY_BYTES))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(staged, path)  # whole or not at all: a crash never leaves half a key
+            write_whole(path, secrets.token_bytes(_KEY_BYTES))  # a crash never leaves half a key
         return cls(path.read_bytes())
 
     def seal(self, plain: bytes, context: str) -> bytes:
