@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -15,7 +17,18 @@ from firebox.config import Settings
 _DEFAULTS = Settings()
 
 
+def _schedule_as_batch() -> None:
+    """Put this process, and so the workers and sandboxes it starts, under SCHED_BATCH: a process woken by
+    another's write then waits for the writer to block instead of preempting it. On a machine with fewer
+    cores than processes on the invoke path (server, worker, sandbox), preemption at every hand-over cost
+    a context switch each way and broke up the batches each side writes; under wrk, warm Invoke went
+    from ~4,300 to ~5,000 per second on 2 cores."""
+    with contextlib.suppress(OSError):
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+
+
 def _run(settings: Settings) -> None:
+    _schedule_as_batch()
     # Imported here, not at the top: the server pulls in aiohttp and every service, which the client
     # commands sharing this command group do not need (it halves their start-up time).
     from firebox.embedded import serve as serve_embedded

@@ -32,6 +32,7 @@ _AUTHORIZATION = re.compile(
     r"/aws4_request,\s*SignedHeaders=(?P<headers>[a-z0-9;_.-]+),\s*Signature=(?P<signature>[0-9a-f]{64})$"
 )
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
+_AMZ_DATE_FIELDS = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z")
 
 
 ADMINISTRATOR = "admin"  # the principal of the key made on first start: the account's own, owner of everything
@@ -114,7 +115,7 @@ class Authenticator:
 
     def _check_scope(self, found: re.Match[str], amz_date: str, service: str) -> None:
         try:
-            signed_at = datetime.strptime(amz_date, _AMZ_DATE).replace(tzinfo=UTC).timestamp()
+            signed_at = _signing_time(amz_date)
         except ValueError:
             raise SignatureMismatch(
                 "The request must carry its signing time in X-Amz-Date (YYYYMMDDTHHMMSSZ)."
@@ -163,6 +164,16 @@ def _as_signed(value: str) -> str:
     (as http.client does), which aiohttp decoded as UTF-8 (keeping what is not UTF-8 as surrogates). The
     bytes, read as Latin-1, are the text that was signed."""
     return value if value.isascii() else value.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
+def _signing_time(amz_date: str) -> float:
+    """The time X-Amz-Date names (YYYYMMDDTHHMMSSZ, UTC); ValueError when it names none. Read by its fixed
+    fields rather than with strptime, which cost every request ~7 µs (5% of the server's time under wrk)."""
+    found = _AMZ_DATE_FIELDS.fullmatch(amz_date)
+    if found is None:
+        raise ValueError(amz_date)
+    year, month, day, hour, minute, second = map(int, found.groups())
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
 
 
 def _amz(seconds: float) -> str:

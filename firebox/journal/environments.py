@@ -1,12 +1,12 @@
 """The environment journal: every environment's state, kept in the state store (`firebox.store`).
 
 Assignment reports each change as it happens (`started`, `moved`, `gone`); the journal keeps the latest
-state of every environment in memory and writes the environments that changed every FLUSH_INTERVAL_S, each
-as one key (`env/<id>`) of the store, so the invoke path never waits on a write and an environment that is
-busy and idle again within one interval costs no write at all. A crash loses at most the last interval's
-changes: recovery checks the journal against what each worker says it runs, so a change that was not
-written can neither leak an environment nor hand one to two invocations. The store is the revisioned
-key-value contract that the SQLite store and a cluster's JetStream bucket both implement.
+state of every environment in memory and, every FLUSH_INTERVAL_S, writes the environments whose state is
+not the one last written, each as one key (`env/<id>`) of the store. The invoke path never waits on a
+write, and an environment busy and idle again within one interval costs no write at all. A crash loses at
+most the last interval's changes: recovery checks the journal against what each worker says it runs, so a
+change that was not written can neither leak an environment nor hand one to two invocations. The store is
+the revisioned key-value contract that the SQLite store and a cluster's JetStream bucket both implement.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class EnvironmentJournal:
         self._store = store
         self._records: dict[str, EnvironmentRecord] = {}
         self._revisions: dict[str, int] = {}  # the store's revision of each environment's key
+        self._written: dict[str, EnvironmentState] = {}  # the state each environment's key holds
         self._changed: set[str] = set()  # environments whose latest state is not written yet
 
     async def load(self) -> list[EnvironmentRecord]:
@@ -47,6 +48,7 @@ class EnvironmentJournal:
                 continue
             self._records[record.env_id] = record
             self._revisions[record.env_id] = entry.revision
+            self._written[record.env_id] = record.state
             records.append(record)
         return records
 
@@ -101,7 +103,7 @@ class EnvironmentJournal:
             record = self._records[env_id]
             if record.state is EnvironmentState.GONE:
                 await self._remove(env_id)
-            else:
+            elif self._written.get(env_id) is not record.state:
                 await self._write(record)
 
     async def _write(self, record: EnvironmentRecord) -> None:
@@ -113,14 +115,17 @@ class EnvironmentJournal:
                 self._revisions[record.env_id] = await self._store.create(key, value)
             else:
                 self._revisions[record.env_id] = await self._store.update(key, value, revision)
+            self._written[record.env_id] = record.state
         except (KeyExists, RevisionConflict):
             # Only another assignment service writes an environment of ours: it is not ours any more.
             log.error("environment %s was changed in the journal by someone else; this service lets it go", key)
             self._records.pop(record.env_id, None)
             self._revisions.pop(record.env_id, None)
+            self._written.pop(record.env_id, None)
 
     async def _remove(self, env_id: str) -> None:
         del self._records[env_id]
+        self._written.pop(env_id, None)
         revision = self._revisions.pop(env_id, None)
         if revision is not None:
             try:

@@ -23,4 +23,4 @@ class EnvironmentRecord(msgspec.Struct, frozen=True):
     revision_id: str  # of the configuration it runs: with function and version, what it can serve
     state: EnvironmentState
     provisioned: bool = False  # one of a provisioned concurrency configuration's environments
-    changed_at: float = 0.0  # wall-clock time of the last change
+    changed_at: float = 0.0  # wall-clock time of the change to the state written

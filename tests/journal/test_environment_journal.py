@@ -95,3 +95,27 @@ def test_a_successor_that_writes_an_adopted_environment_off_removes_it(tmp_path:
     asyncio.run(first())
     asyncio.run(second())
     assert asyncio.run(_reopened(tmp_path / "state.db")) == [("b", EnvironmentState.BUSY, "local-1")]
+
+
+def test_an_environment_back_in_the_state_last_written_costs_no_write(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = SqliteStore(tmp_path / "state.db")
+        journal = EnvironmentJournal(store)
+        journal.started("a", "local-1", _config("$LATEST", "r1"))
+        journal.moved("a", EnvironmentState.IDLE)
+        await journal.flush()
+        written = await store.get("env/a")
+        assert written is not None
+        journal.moved("a", EnvironmentState.BUSY)
+        journal.moved("a", EnvironmentState.IDLE)  # an invocation within one interval: nothing to write
+        await journal.flush()
+        unchanged = await store.get("env/a")
+        assert unchanged is not None and unchanged.revision == written.revision
+        journal.moved("a", EnvironmentState.BUSY)  # still busy at the next flush: written
+        await journal.flush()
+        changed = await store.get("env/a")
+        assert changed is not None and changed.revision > written.revision
+        await store.close()
+
+    asyncio.run(scenario())
+    assert asyncio.run(_reopened(tmp_path / "state.db")) == [("a", EnvironmentState.BUSY, "local-1")]

@@ -84,6 +84,15 @@ def test_a_request_signed_too_long_ago_or_for_elsewhere_is_refused(server: Fireb
     )
 
 
+@pytest.mark.parametrize("amz_date", ["20261304T000000Z", "2026-12-04T00:00:00Z", "20261204T000000", ""])
+def test_a_signing_time_that_names_no_time_is_refused(server: FireboxServer, amz_date: str) -> None:
+    signed = server.signed_request("GET", "/2015-03-31/functions/")
+    signed.add_header("X-Amz-Date", amz_date)  # in place of the one signed
+    status, error_type, body = _refusal(signed)
+    assert (status, error_type) == (403, "InvalidSignatureException")
+    assert b"X-Amz-Date (YYYYMMDDTHHMMSSZ)" in body
+
+
 def test_a_body_changed_after_signing_is_refused(server: FireboxServer) -> None:
     signed = server.signed_request(
         "POST", "/2015-03-31/functions/", b'{"FunctionName": "a"}', {"Content-Type": "application/json"}
