@@ -6,6 +6,10 @@
 - The bare server is aiohttp on uvloop (Firebox's own HTTP stack) answering every POST with its body
   (`bench/bare_http_server.py`); Firebox answers Invoke of a no-op Python function with warm environments,
   one per connection (warmed before the timed run).
+- The relay floor (`bench/relay_floor.py`) is Firebox's topology with nothing in it: a front, a relay and
+  one plain sandbox process per connection, passing each body through as Firebox's server, worker and
+  runtime do. What separates it from the bare server is the price of those hops; from Firebox, the
+  platform's own work.
 - Maximum rate: `wrk` (Debian package wrk), `--connections` connections on 2 threads, for `--seconds`.
 - Latency at half of Firebox's maximum rate: `hey` (Debian package hey) holding that rate (`-q` per
   connection), against Firebox and against the bare server at the same rate.
@@ -28,6 +32,7 @@ from pathlib import Path
 
 from bench.bare_http_server import running_bare_server
 from bench.firebox_client import FULL_VCPU_MB, create_functions, running_server, signed_headers
+from bench.relay_floor import running_relay_floor
 from bench.stats import Column, Goal, goal_results, print_table
 from firebox.config import Settings
 from tests.server_process import FireboxServer
@@ -116,9 +121,13 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="firebox-throughput-") as scratch:
         bare_headers = invoke_headers(None, "bare")
+        bare_script = wrk_script(Path(scratch) / "bare.lua", bare_headers)
+        with running_relay_floor(options.connections) as port:
+            floor_url = f"http://127.0.0.1:{port}/2015-03-31/functions/bare/invocations"
+            wrk_rate(floor_url, options.connections, 3, bare_script)  # warmed as Firebox is
+            floor = wrk_rate(floor_url, options.connections, options.seconds, bare_script)
         with running_bare_server() as port:
             bare_url = f"http://127.0.0.1:{port}/2015-03-31/functions/bare/invocations"
-            bare_script = wrk_script(Path(scratch) / "bare.lua", bare_headers)
             bare = wrk_rate(bare_url, options.connections, options.seconds, bare_script)
             args = ("--sandbox", options.sandbox, "--keep-alive", "3600", "--workers", str(options.workers))
             with running_server(Path(scratch) / "data", *args) as server:
@@ -134,6 +143,7 @@ def main() -> int:
             bare_latency = hey_latency(bare_url, options.connections, half, options.seconds, bare_headers)
     rows = {
         "bare aiohttp server, wrk (maximum)": {"rps": bare.rate, "errors": float(bare.errors)},
+        "relay floor (3 processes, no platform), wrk (maximum)": {"rps": floor.rate, "errors": float(floor.errors)},
         "Firebox warm Invoke, wrk (maximum)": {
             "rps": firebox.rate,
             "errors": float(firebox.errors),

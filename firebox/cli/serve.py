@@ -17,7 +17,7 @@ from firebox.config import Settings
 _DEFAULTS = Settings()
 
 
-def _schedule_as_batch() -> None:
+def schedule_as_batch() -> None:
     """Put this process, and so the workers and sandboxes it starts, under SCHED_BATCH: a process woken by
     another's write then waits for the writer to block instead of preempting it. On a machine with fewer
     cores than processes on the invoke path (server, worker, sandbox), preemption at every hand-over cost
@@ -28,7 +28,7 @@ def _schedule_as_batch() -> None:
 
 
 def _run(settings: Settings) -> None:
-    _schedule_as_batch()
+    schedule_as_batch()
     # Imported here, not at the top: the server pulls in aiohttp and every service, which the client
     # commands sharing this command group do not need (it halves their start-up time).
     from firebox.embedded import serve as serve_embedded
