@@ -8,6 +8,7 @@ can be replayed (15 minutes either way, as AWS allows).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -166,9 +167,11 @@ def _as_signed(value: str) -> str:
     return value if value.isascii() else value.encode("utf-8", "surrogateescape").decode("latin-1")
 
 
+@functools.lru_cache(maxsize=256)
 def _signing_time(amz_date: str) -> float:
     """The time X-Amz-Date names (YYYYMMDDTHHMMSSZ, UTC); ValueError when it names none. Read by its fixed
-    fields rather than with strptime, which cost every request ~7 µs (5% of the server's time under wrk)."""
+    fields rather than with strptime, which cost every request ~7 µs (5% of the server's time under wrk),
+    and remembered: requests signed within the same second carry the same text."""
     found = _AMZ_DATE_FIELDS.fullmatch(amz_date)
     if found is None:
         raise ValueError(amz_date)

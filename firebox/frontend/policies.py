@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -19,6 +19,7 @@ import msgspec
 from firebox.errors import InvalidParameter
 
 MAX_POLICY_BYTES = 20_480  # AWS: a function's resource policy is at most 20 KB
+_REMEMBERED_DECISIONS = 4096  # per policy; past this many, it starts again empty
 
 
 class Decision(enum.Enum):
@@ -50,8 +51,20 @@ class Statement:
 @dataclass(frozen=True, slots=True)
 class Policy:
     statements: tuple[Statement, ...]
+    # Decisions made so far: a policy never changes, and each request asks one (parse_policy hands out the
+    # same Policy for the same text), where matching every statement's patterns again cost more.
+    _decisions: dict[tuple[str, str, str | None], Decision] = field(default_factory=dict, compare=False, repr=False)
 
     def decision(self, action: str, resource: str, principal_arn: str | None = None) -> Decision:
+        asked = (action, resource, principal_arn)
+        known = self._decisions.get(asked)
+        if known is None:
+            if len(self._decisions) >= _REMEMBERED_DECISIONS:
+                self._decisions.clear()
+            known = self._decisions[asked] = self._decide(action, resource, principal_arn)
+        return known
+
+    def _decide(self, action: str, resource: str, principal_arn: str | None) -> Decision:
         applying = [s for s in self.statements if s.applies(action, resource, principal_arn)]
         if any(not s.allow for s in applying):
             return Decision.DENY

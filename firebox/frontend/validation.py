@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import regex
@@ -132,11 +132,8 @@ def _scalar_rules(value: Any, shape: Shape, path: str) -> list[str]:
     rules: list[str] = []
     if kind == "string":
         _require(isinstance(value, str), path, "a string")
-        rules += _length_rules(len(value), limits)
-        if "pattern" in limits and _pattern(limits["pattern"]).fullmatch(value) is None:
-            rules.append(f"satisfy regular expression pattern: {limits['pattern']}")
-        if shape.enum and value not in shape.enum:
-            rules.append(f"satisfy enum value set: [{', '.join(shape.enum)}]")
+        short = len(value) <= _REMEMBERED_LENGTH
+        rules += _remembered_string_rules(value, shape) if short else _string_rules(value, shape)
     elif kind in ("integer", "long", "float", "double"):
         exact = kind in ("integer", "long")
         number = isinstance(value, int) if exact else isinstance(value, int | float)
@@ -151,6 +148,22 @@ def _scalar_rules(value: Any, shape: Shape, path: str) -> list[str]:
         _require(isinstance(value, bytes | bytearray), path, "base64 data")
         rules += _length_rules(len(value), limits)
     return rules
+
+
+def _string_rules(value: str, shape: Shape) -> tuple[str, ...]:
+    limits = _limits(shape)
+    rules = _length_rules(len(value), limits)
+    if "pattern" in limits and _pattern(limits["pattern"]).fullmatch(value) is None:
+        rules.append(f"satisfy regular expression pattern: {limits['pattern']}")
+    if shape.enum and value not in shape.enum:
+        rules.append(f"satisfy enum value set: [{', '.join(shape.enum)}]")
+    return tuple(rules)
+
+
+# Names, ARNs, qualifiers and enum values come again and again (every Invoke names its function), and the
+# model's patterns are long: a short string's verdict is remembered rather than matched each time.
+_remembered_string_rules = lru_cache(maxsize=4096)(_string_rules)
+_REMEMBERED_LENGTH = 256
 
 
 def _length_rules(length: int, limits: Mapping[str, Any]) -> list[str]:
