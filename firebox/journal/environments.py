@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import NamedTuple
 
 import msgspec
 
@@ -28,12 +29,18 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(EnvironmentRecord)
 
 
+class _Written(NamedTuple):
+    """What an environment's key in the store holds."""
+
+    revision: int
+    state: EnvironmentState
+
+
 class EnvironmentJournal:
     def __init__(self, store: StateStore) -> None:
         self._store = store
         self._records: dict[str, EnvironmentRecord] = {}
-        self._revisions: dict[str, int] = {}  # the store's revision of each environment's key
-        self._written: dict[str, EnvironmentState] = {}  # the state each environment's key holds
+        self._written: dict[str, _Written] = {}  # what each environment's key holds
         self._changed: set[str] = set()  # environments whose latest state is not written yet
 
     async def load(self) -> list[EnvironmentRecord]:
@@ -47,8 +54,7 @@ class EnvironmentJournal:
                 await self._store.delete(entry.key)
                 continue
             self._records[record.env_id] = record
-            self._revisions[record.env_id] = entry.revision
-            self._written[record.env_id] = record.state
+            self._written[record.env_id] = _Written(entry.revision, record.state)
             records.append(record)
         return records
 
@@ -103,32 +109,31 @@ class EnvironmentJournal:
             record = self._records[env_id]
             if record.state is EnvironmentState.GONE:
                 await self._remove(env_id)
-            elif self._written.get(env_id) is not record.state:
-                await self._write(record)
+                continue
+            written = self._written.get(env_id)
+            if written is None or written.state is not record.state:
+                await self._write(record, written)
 
-    async def _write(self, record: EnvironmentRecord) -> None:
+    async def _write(self, record: EnvironmentRecord, written: _Written | None) -> None:
         key = _PREFIX + record.env_id
         value = _encoder.encode(record)
-        revision = self._revisions.get(record.env_id)
         try:
-            if revision is None:
-                self._revisions[record.env_id] = await self._store.create(key, value)
+            if written is None:
+                revision = await self._store.create(key, value)
             else:
-                self._revisions[record.env_id] = await self._store.update(key, value, revision)
-            self._written[record.env_id] = record.state
+                revision = await self._store.update(key, value, written.revision)
+            self._written[record.env_id] = _Written(revision, record.state)
         except (KeyExists, RevisionConflict):
             # Only another assignment service writes an environment of ours: it is not ours any more.
             log.error("environment %s was changed in the journal by someone else; this service lets it go", key)
             self._records.pop(record.env_id, None)
-            self._revisions.pop(record.env_id, None)
             self._written.pop(record.env_id, None)
 
     async def _remove(self, env_id: str) -> None:
         del self._records[env_id]
-        self._written.pop(env_id, None)
-        revision = self._revisions.pop(env_id, None)
-        if revision is not None:
+        written = self._written.pop(env_id, None)
+        if written is not None:
             try:
-                await self._store.delete(_PREFIX + env_id, revision)
+                await self._store.delete(_PREFIX + env_id, written.revision)
             except RevisionConflict:
                 log.error("environment %s was changed in the journal by someone else", env_id)
