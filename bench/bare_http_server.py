@@ -23,19 +23,25 @@ def running_bare_server() -> Iterator[int]:
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "bench.bare_http_server", str(port)])
     try:
-        deadline = time.monotonic() + _START_DEADLINE_S
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port)).close()
-                break
-            except ConnectionRefusedError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_until_accepting(port)
         yield port
     finally:
         server.terminate()
         server.wait()
+
+
+def wait_until_accepting(port: int) -> None:
+    """Return once a server accepts connections on `port` of loopback; ConnectionRefusedError if none does
+    within a few seconds."""
+    deadline = time.monotonic() + _START_DEADLINE_S
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port)).close()
+            return
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 async def echo(request: web.Request) -> web.Response:

@@ -6,8 +6,8 @@
   a unix socket (Firebox's own `FrameChannel`, as the server talks to a worker) and answers with the reply;
 - relay: hands each frame to an idle sandbox as the answer to its `GET .../invocation/next`, and each
   sandbox's `POST .../response` back as the frame's reply (as a worker's Runtime API does);
-- sandbox: a plain process (no namespaces, cgroups or seccomp) running a no-op handler in a loop on a
-  blocking socket, its response and next request sent together (as Firebox's Python runtime does).
+- sandbox: a plain process (no namespaces, cgroups or seccomp) running a no-op handler in a loop with
+  Firebox's own Runtime API client (its response and next request sent together).
 
 No authentication, validation, routing, assignment, journal, logs or reports: what is left is the cost of
 the topology that issue 4 asks for (a server, worker processes, a sandbox per environment) on this stack.
@@ -17,13 +17,12 @@ the topology that issue 4 asks for (a server, worker processes, a sandbox per en
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import itertools
 import json
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -33,13 +32,11 @@ from typing import Any, cast
 import uvloop
 from aiohttp import web
 
+from bench.bare_http_server import wait_until_accepting
 from firebox.cli.serve import schedule_as_batch
+from firebox.runtime import PYTHON_BOOTSTRAP
 from firebox.worker.channel import FrameChannel
 from tests.server_process import free_port
-
-_START_DEADLINE_S = 10.0
-_NEXT = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: relay\r\n\r\n"
-
 
 # -- front ---------------------------------------------------------------------------------------------
 
@@ -143,8 +140,9 @@ class _SandboxConnection(asyncio.Protocol):
 async def _serve_relay(socket_path: str, runtime_port: int) -> None:
     relay = _Relay()
     loop = asyncio.get_running_loop()
-    runtime = await loop.create_server(lambda: _SandboxConnection(relay), "127.0.0.1", runtime_port)
+    # The front's socket first: once the runtime port accepts, the relay takes both.
     front = await loop.create_unix_server(relay.front_connected, socket_path)
+    runtime = await loop.create_server(lambda: _SandboxConnection(relay), "127.0.0.1", runtime_port)
     async with runtime, front:
         await asyncio.Future()  # until terminated
 
@@ -156,47 +154,20 @@ def _handler(event: Any, context: Any) -> Any:
     return None
 
 
-def _read_response(sock: socket.socket, buffer: bytes) -> tuple[dict[bytes, bytes], bytes, bytes]:
-    """(headers, body, what came after them) of the next response on `sock`."""
-    while (end := buffer.find(b"\r\n\r\n")) < 0:
-        buffer += sock.recv(65536)
-    headers = dict(line.lower().split(b": ", 1) for line in buffer[:end].split(b"\r\n")[1:])
-    length = int(headers.get(b"content-length", b"0"))
-    while len(buffer) < end + 4 + length:
-        buffer += sock.recv(65536)
-    return headers, buffer[end + 4 : end + 4 + length], buffer[end + 4 + length :]
-
-
 def _run_sandbox(runtime_port: int) -> None:
-    sock = socket.create_connection(("127.0.0.1", runtime_port))
-    sock.sendall(_NEXT)
-    buffer = b""
+    # Loaded from its file: the runtime's modules are not a package of Firebox (a sandbox gets them alone).
+    spec = importlib.util.spec_from_file_location("_fbx_client", PYTHON_BOOTSTRAP.parent / "_fbx_client.py")
+    assert spec is not None and spec.loader is not None
+    runtime = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runtime)
+    client = runtime.RuntimeApiClient(f"127.0.0.1:{runtime_port}")
+    invocation = client.next_invocation()
     while True:
-        headers, body, buffer = _read_response(sock, buffer)
-        request_id = headers[b"lambda-runtime-aws-request-id"].decode()
-        result = json.dumps(_handler(json.loads(body), None)).encode()
-        post = f"POST /2018-06-01/runtime/invocation/{request_id}/response HTTP/1.1\r\nHost: relay\r\n"
-        sock.sendall(f"{post}Content-Length: {len(result)}\r\n\r\n".encode() + result + _NEXT)
-        _, _, buffer = _read_response(sock, buffer)  # the POST's 202
+        result = json.dumps(_handler(json.loads(invocation.body), None)).encode()
+        invocation = client.respond_and_next(invocation.request_id, result, "application/json")
 
 
 # -- all three -----------------------------------------------------------------------------------------
-
-
-def _accepts(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port)).close()
-    except ConnectionRefusedError:
-        return False
-    return True
-
-
-def _wait_for(ready: Any, what: str) -> None:
-    deadline = time.monotonic() + _START_DEADLINE_S
-    while not ready():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the relay floor's {what} did not start")
-        time.sleep(0.05)
 
 
 @contextmanager
@@ -211,11 +182,11 @@ def running_relay_floor(sandboxes: int) -> Iterator[int]:
 
         socket_path, runtime_port, port = str(Path(scratch) / "relay.sock"), free_port(), free_port()
         start("relay", socket_path, str(runtime_port))
-        _wait_for(lambda: Path(socket_path).exists() and _accepts(runtime_port), "relay")
+        wait_until_accepting(runtime_port)
         for _ in range(sandboxes):
             start("sandbox", str(runtime_port))
         start("front", str(port), socket_path)
-        _wait_for(lambda: _accepts(port), "front")
+        wait_until_accepting(port)
         yield port
 
 
