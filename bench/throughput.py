@@ -9,7 +9,8 @@
 - The relay floor (`bench/relay_floor.py`) is Firebox's topology with nothing in it: a front, a relay and
   one plain sandbox process per connection, passing each body through as Firebox's server, worker and
   runtime do. What separates it from the bare server is the price of those hops; from Firebox, the
-  platform's own work.
+  platform's own work. The direct floor leaves out the relay too: the HTTP server hands each body straight
+  to a sandbox process, the least any design that runs functions outside the server's process can do.
 - Maximum rate: `wrk` (Debian package wrk), `--connections` connections on 2 threads, for `--seconds`.
 - Latency at half of Firebox's maximum rate: `hey` (Debian package hey) holding that rate (`-q` per
   connection), against Firebox and against the bare server at the same rate.
@@ -32,13 +33,15 @@ from pathlib import Path
 
 from bench.bare_http_server import running_bare_server
 from bench.firebox_client import FULL_VCPU_MB, create_functions, running_server, signed_headers
-from bench.relay_floor import running_relay_floor
+from bench.relay_floor import running_floor
 from bench.stats import Column, Goal, goal_results, print_table
 from firebox.config import Settings
 from tests.server_process import FireboxServer
 
 NOOP = "def handler(event, context):\n    return None\n"
 _TOOLS = {"wrk": "wrk", "hey": "hey"}  # command -> Debian package
+_RELAY_FLOOR = "relay floor (3 processes, no platform), wrk (maximum)"
+_DIRECT_FLOOR = "direct floor (2 processes, no platform), wrk (maximum)"
 _COLUMNS = (
     Column("rps", "requests/s", 0),
     Column("p50_ms", "p50 ms"),
@@ -122,10 +125,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="firebox-throughput-") as scratch:
         bare_headers = invoke_headers(None, "bare")
         bare_script = wrk_script(Path(scratch) / "bare.lua", bare_headers)
-        with running_relay_floor(options.connections) as port:
-            floor_url = f"http://127.0.0.1:{port}/2015-03-31/functions/bare/invocations"
-            wrk_rate(floor_url, options.connections, 3, bare_script)  # warmed as Firebox is
-            floor = wrk_rate(floor_url, options.connections, options.seconds, bare_script)
+        floors: dict[str, WrkRun] = {}
+        for direct in (False, True):
+            with running_floor(options.connections, direct) as port:
+                floor_url = f"http://127.0.0.1:{port}/2015-03-31/functions/bare/invocations"
+                wrk_rate(floor_url, options.connections, 3, bare_script)  # warmed as Firebox is
+                run = wrk_rate(floor_url, options.connections, options.seconds, bare_script)
+                floors[_DIRECT_FLOOR if direct else _RELAY_FLOOR] = run
         with running_bare_server() as port:
             bare_url = f"http://127.0.0.1:{port}/2015-03-31/functions/bare/invocations"
             bare = wrk_rate(bare_url, options.connections, options.seconds, bare_script)
@@ -143,7 +149,7 @@ def main() -> int:
             bare_latency = hey_latency(bare_url, options.connections, half, options.seconds, bare_headers)
     rows = {
         "bare aiohttp server, wrk (maximum)": {"rps": bare.rate, "errors": float(bare.errors)},
-        "relay floor (3 processes, no platform), wrk (maximum)": {"rps": floor.rate, "errors": float(floor.errors)},
+        **{name: {"rps": run.rate, "errors": float(run.errors)} for name, run in floors.items()},
         "Firebox warm Invoke, wrk (maximum)": {
             "rps": firebox.rate,
             "errors": float(firebox.errors),
