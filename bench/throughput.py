@@ -1,7 +1,7 @@
 """Warm synchronous invocations per second, driven by load generators outside Python, beside a bare server.
 
-    .venv/bin/python -m bench.throughput [--connections 16] [--seconds 10] [--sandbox namespaces|process]
-                                         [--workers N]
+    .venv/bin/python -m bench.throughput [--connections 16] [--seconds 10] [--rounds 3]
+                                         [--sandbox namespaces|process] [--workers N]
 
 - The bare server is aiohttp on uvloop (Firebox's own HTTP stack) answering every POST with its body
   (`bench/bare_http_server.py`); Firebox answers Invoke of a no-op Python function with warm environments,
@@ -11,7 +11,8 @@
   runtime do. What separates it from the bare server is the price of those hops; from Firebox, the
   platform's own work. The direct floor leaves out the relay too: the HTTP server hands each body straight
   to a sandbox process, the least any design that runs functions outside the server's process can do.
-- Maximum rate: `wrk` (Debian package wrk), `--connections` connections on 2 threads, for `--seconds`.
+- Maximum rate: `wrk` (Debian package wrk), `--connections` connections on 2 threads, for `--seconds`,
+  `--rounds` times for each server, taken in turn (all of them running throughout); the median is the figure.
 - Latency at half of Firebox's maximum rate: `hey` (Debian package hey) holding that rate (`-q` per
   connection), against Firebox and against the bare server at the same rate.
 
@@ -24,11 +25,14 @@ import argparse
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
+from math import inf
 from pathlib import Path
 
 from bench.bare_http_server import running_bare_server
@@ -40,10 +44,14 @@ from tests.server_process import FireboxServer
 
 NOOP = "def handler(event, context):\n    return None\n"
 _TOOLS = {"wrk": "wrk", "hey": "hey"}  # command -> Debian package
-_RELAY_FLOOR = "relay floor (3 processes, no platform), wrk (maximum)"
-_DIRECT_FLOOR = "direct floor (2 processes, no platform), wrk (maximum)"
+_BARE = "bare aiohttp server, wrk (maximum)"
+_FIREBOX = "Firebox warm Invoke, wrk (maximum)"
+_RELAY_FLOOR = "relay floor (3 processes), wrk (maximum)"
+_DIRECT_FLOOR = "direct floor (2 processes), wrk (maximum)"
 _COLUMNS = (
     Column("rps", "requests/s", 0),
+    Column("rps_low", "lowest", 0),
+    Column("rps_high", "highest", 0),
     Column("p50_ms", "p50 ms"),
     Column("p99_ms", "p99 ms"),
     Column("errors", "non-2xx", 0),
@@ -117,64 +125,76 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3, help="wrk runs of each server, taken in turn")
     parser.add_argument("--sandbox", choices=("namespaces", "process"), default="namespaces")
     parser.add_argument("--workers", type=int, default=Settings().workers, help="firebox serve --workers")
     options = parser.parse_args()
     if tools_missing():
         return 2
-    with tempfile.TemporaryDirectory(prefix="firebox-throughput-") as scratch:
+    connections = options.connections
+    with tempfile.TemporaryDirectory(prefix="firebox-throughput-") as scratch, ExitStack() as running:
         bare_headers = invoke_headers(None, "bare")
         bare_script = wrk_script(Path(scratch) / "bare.lua", bare_headers)
-        floors: dict[str, WrkRun] = {}
-        for direct in (False, True):
-            with running_floor(options.connections, direct) as port:
-                floor_url = f"http://127.0.0.1:{port}/2015-03-31/functions/bare/invocations"
-                wrk_rate(floor_url, options.connections, 3, bare_script)  # warmed as Firebox is
-                run = wrk_rate(floor_url, options.connections, options.seconds, bare_script)
-                floors[_DIRECT_FLOOR if direct else _RELAY_FLOOR] = run
-        with running_bare_server() as port:
-            bare_url = f"http://127.0.0.1:{port}/2015-03-31/functions/bare/invocations"
-            bare = wrk_rate(bare_url, options.connections, options.seconds, bare_script)
-            args = ("--sandbox", options.sandbox, "--keep-alive", "3600", "--workers", str(options.workers))
-            with running_server(Path(scratch) / "data", *args) as server:
-                create_functions(server, ["noop"], NOOP, FULL_VCPU_MB)
-                url = f"{server.endpoint}/2015-03-31/functions/noop/invocations"
-                headers = invoke_headers(server, "noop")  # signed: valid for the next 15 minutes
-                script = wrk_script(Path(scratch) / "firebox.lua", headers)
-                wrk_rate(url, options.connections, 3, script)  # warm: one environment per connection
-                firebox = wrk_rate(url, options.connections, options.seconds, script)
-                half = firebox.rate / 2
-                firebox_latency = hey_latency(url, options.connections, half, options.seconds, headers)
-                environments = server.sandbox_processes()
-            bare_latency = hey_latency(bare_url, options.connections, half, options.seconds, bare_headers)
-    rows = {
-        "bare aiohttp server, wrk (maximum)": {"rps": bare.rate, "errors": float(bare.errors)},
-        **{name: {"rps": run.rate, "errors": float(run.errors)} for name, run in floors.items()},
-        "Firebox warm Invoke, wrk (maximum)": {
-            "rps": firebox.rate,
-            "errors": float(firebox.errors),
-            "bare_over_firebox": bare.rate / firebox.rate if firebox.rate else float("inf"),
-        },
-        "Firebox warm Invoke, hey at half that rate": firebox_latency,
-        "bare aiohttp server, hey at the same rate": bare_latency,
-    }
-    goal = {"Firebox warm Invoke, wrk (maximum)": [Goal("bare_over_firebox", 2.0, ">= 50% of the bare rate")]}
+        targets: dict[str, tuple[str, Path]] = {}  # row -> (url, wrk script)
+        for row, started in (
+            (_BARE, running_bare_server()),
+            (_RELAY_FLOOR, running_floor(connections, direct=False)),
+            (_DIRECT_FLOOR, running_floor(connections, direct=True)),
+        ):
+            port = running.enter_context(started)
+            targets[row] = (f"http://127.0.0.1:{port}/2015-03-31/functions/bare/invocations", bare_script)
+        args = ("--sandbox", options.sandbox, "--keep-alive", "3600", "--workers", str(options.workers))
+        server = running.enter_context(running_server(Path(scratch) / "data", *args))
+        create_functions(server, ["noop"], NOOP, FULL_VCPU_MB)
+        headers = invoke_headers(server, "noop")  # signed: valid for the next 15 minutes
+        url = f"{server.endpoint}/2015-03-31/functions/noop/invocations"
+        targets[_FIREBOX] = (url, wrk_script(Path(scratch) / "firebox.lua", headers))
+        for target_url, script in targets.values():
+            wrk_rate(target_url, connections, 3, script)  # warm: Firebox makes one environment per connection
+        # In turn rather than one after the other, so that a slow spell of the machine falls on all of them.
+        runs: dict[str, list[WrkRun]] = {row: [] for row in targets}
+        for _ in range(options.rounds):
+            for row, (target_url, script) in targets.items():
+                runs[row].append(wrk_rate(target_url, connections, options.seconds, script))
+        rows: dict[str, dict[str, float]] = {row: _rates(row_runs) for row, row_runs in runs.items()}
+        half = rows[_FIREBOX]["rps"] / 2
+        rows["Firebox warm Invoke, hey at half that rate"] = hey_latency(
+            url, connections, half, options.seconds, headers
+        )
+        bare_url = targets[_BARE][0]
+        rows["bare aiohttp server, hey at the same rate"] = hey_latency(
+            bare_url, connections, half, options.seconds, bare_headers
+        )
+        environments = server.sandbox_processes()
+    rows[_FIREBOX]["bare_over_firebox"] = rows[_BARE]["rps"] / rows[_FIREBOX]["rps"] if rows[_FIREBOX]["rps"] else inf
+    goal = {_FIREBOX: [Goal("bare_over_firebox", 2.0, ">= 50% of the bare rate")]}
     print_table(
         f"Warm Invoke throughput, no-op Python handler, {options.sandbox} backend, --workers {options.workers}",
         rows,
         _COLUMNS,
-        ratio_to="bare aiohttp server, wrk (maximum)",
+        ratio_to=_BARE,
         ratio_key="rps",
         ratio_header="rate / bare",
         goals=goal,
         notes=[
-            f"{options.connections} connections; wrk {options.seconds} s per run on 2 threads; hey holds its rate"
-            f" with -q per connection. Firebox used {environments} environment processes ({FULL_VCPU_MB} MB each).",
+            f"{connections} connections; wrk: the median, lowest and highest of {options.rounds} runs of"
+            f" {options.seconds} s on 2 threads, the servers taken in turn; hey holds its rate with -q per"
+            f" connection. Firebox used {environments} environment processes ({FULL_VCPU_MB} MB each).",
             "Both load generators run on the same 2-core machine as the servers.",
         ],
     )
     print(goal_results(rows, goal))
     return 0
+
+
+def _rates(runs: list[WrkRun]) -> dict[str, float]:
+    rates = [run.rate for run in runs]
+    return {
+        "rps": statistics.median(rates),
+        "rps_low": min(rates),
+        "rps_high": max(rates),
+        "errors": float(sum(run.errors for run in runs)),
+    }
 
 
 if __name__ == "__main__":
