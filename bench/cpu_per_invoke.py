@@ -1,4 +1,5 @@
-"""CPU time per warm Invoke, for each process on the path: the server, each worker process, the sandboxes.
+"""CPU time per warm Invoke, for each process on the path: the server, each worker process, the sandboxes;
+and the same for the processes of the two floors that `bench.throughput` measures (`bench/relay_floor.py`).
 
     .venv/bin/python -m bench.cpu_per_invoke [--connections 16] [--seconds 5] [--sandbox namespaces|process]
                                              [--workers N] [--rate R] [--runs 3]
@@ -10,6 +11,9 @@ Unlike a rate, this figure is what each invocation costs rather than how fast th
 says more while other work shares the machine; it still moves with that work (caches, and how many events
 each wake-up finds), so each role's figure is the lowest of `--runs` runs on one server. A fixed rate
 below the maximum is steadier still: every invocation then pays its own wake-ups.
+
+Beside Firebox's figures, each floor's (its front, its relay, its sandboxes, driven the same way) say what
+each process does over the least its role could cost on this stack.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.firebox_client import FULL_VCPU_MB, create_functions, running_server
 from bench.process_memory import children_by_parent, cmdline
+from bench.relay_floor import running_floor
 from bench.throughput import NOOP, hey_latency, invoke_headers, tools_missing, wrk_rate, wrk_script
 from firebox.config import Settings
 from tests.server_process import FireboxServer
@@ -68,6 +74,47 @@ def _figures(per_invoke: Mapping[str, float]) -> str:
     return ", ".join(f"{role} {figure:.1f}" for role, figure in per_invoke.items())
 
 
+_FLOOR_ROLES = {"front": "front", "relay": "relay", "direct": "front and relay", "sandbox": "sandboxes"}
+
+
+def floor_processes() -> dict[str, list[int]]:
+    """The running floor's processes (children of this one) by role: "front", "relay", "sandboxes"."""
+    roles: dict[str, list[int]] = {}
+    for pid in children_by_parent().get(os.getpid(), ()):
+        args = cmdline(pid).split()
+        if "bench.relay_floor" in args:
+            role = _FLOOR_ROLES[args[args.index("bench.relay_floor") + 1]]
+            roles.setdefault(role, []).append(pid)
+    return roles
+
+
+@dataclass(frozen=True, slots=True)
+class _Load:
+    """How a server is driven: its URL and the headers (and wrk script) of its requests."""
+
+    url: str
+    headers: Mapping[str, str]
+    script: Path
+
+
+def lowest_per_invoke(load: _Load, roles: Mapping[str, list[int]], options: argparse.Namespace) -> dict[str, float]:
+    """µs of CPU each role used per invocation, the lowest of `options.runs` runs (each printed)."""
+    lowest: dict[str, float] = {}
+    for _ in range(options.runs):
+        with cpu_used(roles) as used:
+            if options.rate is None:
+                run = wrk_rate(load.url, options.connections, options.seconds, load.script)
+                invocations, rate = run.requests, run.rate
+            else:
+                held = hey_latency(load.url, options.connections, options.rate, options.seconds, load.headers)
+                invocations, rate = int(held["requests"]), held["rps"]
+        per_invoke = {role: seconds / invocations * 1e6 for role, seconds in used.items()}
+        per_invoke["all"] = sum(per_invoke.values())
+        print(f"{invocations} warm invocations at {rate:.0f}/s: {_figures(per_invoke)}")
+        lowest = {role: min(figure, lowest.get(role, figure)) for role, figure in per_invoke.items()}
+    return lowest
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--connections", type=int, default=16)
@@ -79,31 +126,32 @@ def main() -> int:
     options = parser.parse_args()
     if tools_missing():
         return 2
+    figures: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="firebox-cpu-") as scratch:
         args = ("--sandbox", options.sandbox, "--keep-alive", "3600", "--workers", str(options.workers))
         with running_server(Path(scratch) / "data", *args) as server:
             create_functions(server, ["noop"], NOOP, FULL_VCPU_MB)
-            url = f"{server.endpoint}/2015-03-31/functions/noop/invocations"
             headers = invoke_headers(server, "noop")  # signed: valid for the next 15 minutes
-            script = wrk_script(Path(scratch) / "post.lua", headers)
-            wrk_rate(url, options.connections, 3, script)  # warm: one environment per connection
-            roles = server_processes(server)
-            lowest: dict[str, float] = {}
-            for _ in range(options.runs):
-                with cpu_used(roles) as used:
-                    if options.rate is None:
-                        run = wrk_rate(url, options.connections, options.seconds, script)
-                        invocations, rate = run.requests, run.rate
-                    else:
-                        held = hey_latency(url, options.connections, options.rate, options.seconds, headers)
-                        invocations, rate = int(held["requests"]), held["rps"]
-                per_invoke = {role: seconds / invocations * 1e6 for role, seconds in used.items()}
-                per_invoke["all"] = sum(per_invoke.values())
-                print(f"{invocations} warm invocations at {rate:.0f}/s: {_figures(per_invoke)}")
-                lowest = {role: min(figure, lowest.get(role, figure)) for role, figure in per_invoke.items()}
-    print(f"µs of CPU per warm invocation, lowest of {options.runs} runs, --workers {options.workers}:")
-    for role, figure in lowest.items():
-        print(f"  {role:<16} {figure:8.1f}")
+            url = f"{server.endpoint}/2015-03-31/functions/noop/invocations"
+            load = _Load(url, headers, wrk_script(Path(scratch) / "post.lua", headers))
+            wrk_rate(url, options.connections, 3, load.script)  # warm: one environment per connection
+            figures[f"Firebox, --workers {options.workers}"] = lowest_per_invoke(
+                load, server_processes(server), options
+            )
+        bare_headers = invoke_headers(None, "bare")
+        bare_script = wrk_script(Path(scratch) / "bare.lua", bare_headers)
+        for floor, direct in (("relay", False), ("direct", True)):
+            with running_floor(options.connections, direct) as port:
+                load = _Load(
+                    f"http://127.0.0.1:{port}/2015-03-31/functions/bare/invocations", bare_headers, bare_script
+                )
+                wrk_rate(load.url, options.connections, 3, load.script)
+                figures[f"{floor} floor"] = lowest_per_invoke(load, floor_processes(), options)
+    print(f"µs of CPU per warm invocation, lowest of {options.runs} runs:")
+    for target, per_role in figures.items():
+        print(f"{target}:")
+        for role, figure in per_role.items():
+            print(f"  {role:<18} {figure:8.1f}")
     return 0
 
 
