@@ -211,7 +211,7 @@ def _run_sandbox(runtime_port: int) -> None:
         invocation = client.respond_and_next(invocation.request_id, result, "application/json")
 
 
-# -- all three -----------------------------------------------------------------------------------------
+# -- all of them ---------------------------------------------------------------------------------------
 
 
 @contextmanager
