@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 Row = Mapping[str, float]
-_PIPED_WIDTH = 160  # rich's 80 columns when not on a terminal would wrap the tables' names
+_PIPED_WIDTH = 180  # rich's 80 columns when not on a terminal would wrap the tables' names
 
 
 @dataclass(frozen=True, slots=True)

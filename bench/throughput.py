@@ -55,6 +55,7 @@ _COLUMNS = (
     Column("p50_ms", "p50 ms"),
     Column("p99_ms", "p99 ms"),
     Column("errors", "non-2xx", 0),
+    Column("of_relay_floor", "of relay floor", 2),
 )
 
 
@@ -167,6 +168,7 @@ def main() -> int:
         )
         environments = server.sandbox_processes()
     rows[_FIREBOX]["bare_over_firebox"] = rows[_BARE]["rps"] / rows[_FIREBOX]["rps"] if rows[_FIREBOX]["rps"] else inf
+    rows[_FIREBOX]["of_relay_floor"] = rows[_FIREBOX]["rps"] / rows[_RELAY_FLOOR]["rps"]  # the same topology, empty
     goal = {_FIREBOX: [Goal("bare_over_firebox", 2.0, ">= 50% of the bare rate")]}
     print_table(
         f"Warm Invoke throughput, no-op Python handler, {options.sandbox} backend, --workers {options.workers}",
