@@ -24,13 +24,12 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from bench.firebox_client import FULL_VCPU_MB, create_functions, running_server
 from bench.process_memory import children_by_parent, cmdline
 from bench.relay_floor import running_floor
-from bench.throughput import NOOP, hey_latency, invoke_headers, tools_missing, wrk_rate, wrk_script
+from bench.throughput import NOOP, Load, bare_load, firebox_load, hey_latency, tools_missing, wrk_rate
 from firebox.config import Settings
 from tests.server_process import FireboxServer
 
@@ -88,16 +87,7 @@ def floor_processes() -> dict[str, list[int]]:
     return roles
 
 
-@dataclass(frozen=True, slots=True)
-class _Load:
-    """How a server is driven: its URL and the headers (and wrk script) of its requests."""
-
-    url: str
-    headers: Mapping[str, str]
-    script: Path
-
-
-def lowest_per_invoke(load: _Load, roles: Mapping[str, list[int]], options: argparse.Namespace) -> dict[str, float]:
+def lowest_per_invoke(load: Load, roles: Mapping[str, list[int]], options: argparse.Namespace) -> dict[str, float]:
     """µs of CPU each role used per invocation, the lowest of `options.runs` runs (each printed)."""
     lowest: dict[str, float] = {}
     for _ in range(options.runs):
@@ -131,20 +121,13 @@ def main() -> int:
         args = ("--sandbox", options.sandbox, "--keep-alive", "3600", "--workers", str(options.workers))
         with running_server(Path(scratch) / "data", *args) as server:
             create_functions(server, ["noop"], NOOP, FULL_VCPU_MB)
-            headers = invoke_headers(server, "noop")  # signed: valid for the next 15 minutes
-            url = f"{server.endpoint}/2015-03-31/functions/noop/invocations"
-            load = _Load(url, headers, wrk_script(Path(scratch) / "post.lua", headers))
-            wrk_rate(url, options.connections, 3, load.script)  # warm: one environment per connection
-            figures[f"Firebox, --workers {options.workers}"] = lowest_per_invoke(
-                load, server_processes(server), options
-            )
-        bare_headers = invoke_headers(None, "bare")
-        bare_script = wrk_script(Path(scratch) / "bare.lua", bare_headers)
+            load = firebox_load(server, Path(scratch))
+            wrk_rate(load.url, options.connections, 3, load.script)  # warm: one environment per connection
+            roles = server_processes(server)
+            figures[f"Firebox, --workers {options.workers}"] = lowest_per_invoke(load, roles, options)
         for floor, direct in (("relay", False), ("direct", True)):
             with running_floor(options.connections, direct) as port:
-                load = _Load(
-                    f"http://127.0.0.1:{port}/2015-03-31/functions/bare/invocations", bare_headers, bare_script
-                )
+                load = bare_load(port, Path(scratch))
                 wrk_rate(load.url, options.connections, 3, load.script)
                 figures[f"{floor} floor"] = lowest_per_invoke(load, floor_processes(), options)
     print(f"µs of CPU per warm invocation, lowest of {options.runs} runs:")

@@ -73,6 +73,29 @@ def wrk_script(path: Path, headers: Mapping[str, str]) -> Path:
     return path
 
 
+@dataclass(frozen=True, slots=True)
+class Load:
+    """How a server is driven: the URL its requests go to, their headers, and wrk's script sending them."""
+
+    url: str
+    headers: Mapping[str, str]
+    script: Path
+
+
+def firebox_load(server: FireboxServer, scratch: Path) -> Load:
+    """Invokes of the function "noop" on `server`, signed (valid for the next 15 minutes)."""
+    headers = invoke_headers(server, "noop")
+    url = f"{server.endpoint}/2015-03-31/functions/noop/invocations"
+    return Load(url, headers, wrk_script(scratch / "firebox.lua", headers))
+
+
+def bare_load(port: int, scratch: Path) -> Load:
+    """The same requests, unsigned, to a server without Firebox that listens on `port` of loopback."""
+    headers = invoke_headers(None, "bare")
+    url = f"http://127.0.0.1:{port}/2015-03-31/functions/bare/invocations"
+    return Load(url, headers, wrk_script(scratch / "bare.lua", headers))
+
+
 def tools_missing() -> bool:
     """Whether a load generator is missing (then says which Debian packages to install)."""
     missing = [package for command, package in _TOOLS.items() if shutil.which(command) is None]
@@ -134,38 +157,31 @@ def main() -> int:
         return 2
     connections = options.connections
     with tempfile.TemporaryDirectory(prefix="firebox-throughput-") as scratch, ExitStack() as running:
-        bare_headers = invoke_headers(None, "bare")
-        bare_script = wrk_script(Path(scratch) / "bare.lua", bare_headers)
-        targets: dict[str, tuple[str, Path]] = {}  # row -> (url, wrk script)
+        targets: dict[str, Load] = {}
         for row, started in (
             (_BARE, running_bare_server()),
             (_RELAY_FLOOR, running_floor(connections, direct=False)),
             (_DIRECT_FLOOR, running_floor(connections, direct=True)),
         ):
-            port = running.enter_context(started)
-            targets[row] = (f"http://127.0.0.1:{port}/2015-03-31/functions/bare/invocations", bare_script)
+            targets[row] = bare_load(running.enter_context(started), Path(scratch))
         args = ("--sandbox", options.sandbox, "--keep-alive", "3600", "--workers", str(options.workers))
         server = running.enter_context(running_server(Path(scratch) / "data", *args))
         create_functions(server, ["noop"], NOOP, FULL_VCPU_MB)
-        headers = invoke_headers(server, "noop")  # signed: valid for the next 15 minutes
-        url = f"{server.endpoint}/2015-03-31/functions/noop/invocations"
-        targets[_FIREBOX] = (url, wrk_script(Path(scratch) / "firebox.lua", headers))
-        for target_url, script in targets.values():
-            wrk_rate(target_url, connections, 3, script)  # warm: Firebox makes one environment per connection
+        targets[_FIREBOX] = firebox_load(server, Path(scratch))
+        for load in targets.values():
+            wrk_rate(load.url, connections, 3, load.script)  # warm: Firebox makes one environment per connection
         # In turn rather than one after the other, so that a slow spell of the machine falls on all of them.
         runs: dict[str, list[WrkRun]] = {row: [] for row in targets}
         for _ in range(options.rounds):
-            for row, (target_url, script) in targets.items():
-                runs[row].append(wrk_rate(target_url, connections, options.seconds, script))
+            for row, load in targets.items():
+                runs[row].append(wrk_rate(load.url, connections, options.seconds, load.script))
         rows: dict[str, dict[str, float]] = {row: _rates(row_runs) for row, row_runs in runs.items()}
         half = rows[_FIREBOX]["rps"] / 2
-        rows["Firebox warm Invoke, hey at half that rate"] = hey_latency(
-            url, connections, half, options.seconds, headers
-        )
-        bare_url = targets[_BARE][0]
-        rows["bare aiohttp server, hey at the same rate"] = hey_latency(
-            bare_url, connections, half, options.seconds, bare_headers
-        )
+        for row, load in (
+            ("Firebox warm Invoke, hey at half that rate", targets[_FIREBOX]),
+            ("bare aiohttp server, hey at the same rate", targets[_BARE]),
+        ):
+            rows[row] = hey_latency(load.url, connections, half, options.seconds, load.headers)
         environments = server.sandbox_processes()
     rows[_FIREBOX]["bare_over_firebox"] = rows[_BARE]["rps"] / rows[_FIREBOX]["rps"] if rows[_FIREBOX]["rps"] else inf
     rows[_FIREBOX]["of_relay_floor"] = rows[_FIREBOX]["rps"] / rows[_RELAY_FLOOR]["rps"]  # the same topology, empty
